@@ -1,0 +1,88 @@
+# ndesmock - mock Microsoft NDES/SCEP server.
+# make            build build/ndesmock
+# make run        install missing build dependencies (as root), build, run on embedded defaults
+# make test       install missing dependencies (as root), build, run unit + integration tests
+# make lint       warnings as errors, plus cppcheck when present
+# SANITIZE=address,undefined  build with sanitizers;  V=1  show commands
+
+VERSION   := 0.1.0
+PKGS      := libevent libevent_pthreads openssl libconfig jansson
+BUILD     ?= build
+CC        ?= cc
+
+Q := @
+ifeq ($(V),1)
+Q :=
+endif
+
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+WARN    := -Wall -Wextra -Wshadow -Wformat=2 -Wpointer-arith -Wstrict-prototypes \
+           -Wmissing-prototypes -Wno-missing-field-initializers
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=c11 -D_GNU_SOURCE -DNDESMOCK_VERSION=\"$(VERSION)\" -Iinclude $(WARN) \
+           -MMD -MP -pthread $(PKG_CFLAGS)
+LDLIBS  += $(PKG_LIBS) -pthread
+ifneq ($(SANITIZE),)
+CFLAGS  += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer
+LDFLAGS += -fsanitize=$(SANITIZE)
+endif
+ifeq ($(WERROR),1)
+CFLAGS  += -Werror
+endif
+
+SRCS     := $(sort $(wildcard src/*/*.c))
+LIB_SRCS := $(filter-out src/main/%,$(SRCS))
+OBJS     := $(SRCS:%.c=$(BUILD)/%.o)
+LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
+TEST_SRCS := $(sort $(wildcard tests/unit/*.c))
+TEST_BINS := $(TEST_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+
+.PHONY: all run test unit integration deps test-deps clean lint bench fuzz
+all: $(BUILD)/ndesmock
+
+deps:
+	$(Q)sh .ci/install-deps build
+
+test-deps:
+	$(Q)sh .ci/install-deps test
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/ndesmock: $(OBJS)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/libndesmock.a: $(LIB_OBJS)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libndesmock.a
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  TEST-CC $<")
+	$(Q)$(CC) $(CFLAGS) -Itests/unit $(LDFLAGS) -o $@ $< $(BUILD)/libndesmock.a $(LDLIBS) -lcriterion
+
+run: deps
+	$(Q)$(MAKE) --no-print-directory all
+	./$(BUILD)/ndesmock
+
+unit: $(TEST_BINS) $(BUILD)/ndesmock
+	$(Q)set -e; for t in $(TEST_BINS); do echo "== $$t"; NDESMOCK_BIN=$(CURDIR)/$(BUILD)/ndesmock $$t --jobs 2; done
+
+integration: $(BUILD)/ndesmock
+	$(Q)NDESMOCK_BIN=$(CURDIR)/$(BUILD)/ndesmock bash tests/integration/run.sh
+
+test: test-deps
+	$(Q)$(MAKE) --no-print-directory unit integration
+
+lint:
+	$(Q)$(MAKE) --no-print-directory WERROR=1 all $(TEST_BINS)
+	$(Q)if command -v cppcheck >/dev/null; then cppcheck --quiet --error-exitcode=1 --enable=warning,portability -Iinclude src; fi
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(OBJS:.o=.d)

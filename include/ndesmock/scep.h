@@ -1,0 +1,150 @@
+/* scep.h - SCEP (RFC 8894) messages as NDES speaks them: request decoding,
+ * CertRep building, and the PKIOperation service that ties them to the PKI.
+ * Protocol outcomes (SUCCESS, FAILURE, PENDING, "IIS 500") are data in
+ * struct scep_outcome; C return codes are for our own malfunctions only. */
+#ifndef NDESMOCK_SCEP_H
+#define NDESMOCK_SCEP_H
+
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ndesmock/config.h"
+#include "ndesmock/pki.h"
+#include "ndesmock/store.h"
+#include "ndesmock/util.h"
+
+enum scep_msg_type {
+    SCEP_MSG_NONE = 0,
+    SCEP_MSG_CERTREP = 3,
+    SCEP_MSG_RENEWALREQ = 17,
+    SCEP_MSG_PKCSREQ = 19,
+    SCEP_MSG_CERTPOLL = 20, /* GetCertInitial */
+    SCEP_MSG_GETCERT = 21,
+    SCEP_MSG_GETCRL = 22,
+};
+const char *scep_msg_type_str(int t);
+
+enum scep_pki_status {
+    SCEP_STATUS_NONE = -1,
+    SCEP_STATUS_SUCCESS = 0,
+    SCEP_STATUS_FAILURE = 2,
+    SCEP_STATUS_PENDING = 3,
+};
+const char *scep_pki_status_str(int s);
+
+enum scep_fail_info {
+    SCEP_FAIL_NONE = -1,
+    SCEP_FAIL_BADALG = 0,
+    SCEP_FAIL_BADMESSAGECHECK = 1,
+    SCEP_FAIL_BADREQUEST = 2,
+    SCEP_FAIL_BADTIME = 3,
+    SCEP_FAIL_BADCERTID = 4,
+};
+const char *scep_fail_info_str(int f);
+
+/* HRESULTs NDES puts in szOID_ENROLL_SCEP_ERROR (signed decimal). */
+#define SCEP_HR_E_INVALIDARG (-2147024809L)         /* 0x80070057: GetCRL (captured) */
+#define SCEP_HR_E_ACCESSDENIED (-2147024891L)       /* 0x80070005: password refused (inferred) */
+#define SCEP_HR_NTE_BAD_SIGNATURE (-2146893818L)    /* 0x80090006 */
+#define SCEP_HR_NTE_BAD_ALGID (-2146893816L)        /* 0x80090008 */
+#define SCEP_HR_CERTSRV_E_UNSUPPORTED_CERT_TYPE (-2146875392L) /* 0x80094800 */
+#define SCEP_HR_CERTSRV_E_KEY_LENGTH (-2146875375L) /* 0x80094811 */
+
+/* Why a request could not be decoded far enough for a CertRep. */
+enum scep_decode {
+    SCEP_DECODE_OK = 0,
+    SCEP_DECODE_MALFORMED,     /* not a SignedData pkiMessage: no CertRep possible */
+    SCEP_DECODE_BAD_SIGNATURE, /* CertRep FAILURE badMessageCheck */
+    SCEP_DECODE_BAD_ALG,       /* CertRep FAILURE badAlg */
+    SCEP_DECODE_UNDECRYPTABLE, /* no recipient for our RA encryption cert, or bad data */
+    SCEP_DECODE_BAD_CONTENT,   /* decrypted content is not what messageType says */
+};
+const char *scep_decode_str(enum scep_decode d);
+
+/* A decoded pkiMessage. Every pointer is owned by the struct; release with
+ * scep_request_clear(). Fields are filled as far as decoding got. */
+struct scep_request {
+    int msg_type;                 /* enum scep_msg_type, or the raw number */
+    uint8_t tid[128];             /* transactionID value bytes */
+    size_t tid_len;
+    int tid_type;                 /* its ASN.1 string type, echoed as received */
+    char tid_print[129];          /* printable copy for logs */
+    uint8_t sender_nonce[64];
+    size_t sender_nonce_len;
+    int digest_nid;               /* SignerInfo digestAlgorithm */
+    int sig_alg_nid;              /* SignerInfo signatureAlgorithm */
+    int cipher_nid;               /* content-encryption algorithm */
+    X509 *signer;                 /* requester's signing certificate */
+    X509_REQ *csr;                /* PKCSReq / RenewalReq */
+    char challenge[256];          /* challengePassword as sent */
+    int has_challenge;
+    uint8_t *inner;               /* decrypted messageData (GetCert etc.) */
+    size_t inner_len;
+};
+void scep_request_clear(struct scep_request *req);
+
+/* Process-wide SCEP setup: registers OIDs, fetches digests and ciphers once.
+ * Call once from main before any thread starts. Returns 0 or -1. */
+struct scep_algs {
+    const EVP_MD *md_reply;      /* CertRep digest (config reply.digest) */
+    const EVP_CIPHER *des3, *aes128, *aes192, *aes256;
+};
+
+/* Everything the PKIOperation service reads; shared read-only by threads. */
+struct scep_ctx {
+    const struct config *cfg;
+    struct pki *pki;
+    struct store *store;
+    struct scep_algs algs;
+    char caps_body[1024];
+    size_t caps_len;
+};
+int scep_ctx_init(struct scep_ctx *ctx, const struct config *cfg, struct pki *pki,
+                  struct store *store, char *err, size_t errlen);
+void scep_ctx_free(struct scep_ctx *ctx);
+
+/* Decodes a DER/BER pkiMessage: signature checked against the signer cert in
+ * the message (no chain: requesters sign with throw-away self-signed certs),
+ * content decrypted with the RA encryption key. Returns how far it got. */
+enum scep_decode scep_request_decode(const struct scep_ctx *ctx, const uint8_t *der, size_t len,
+                                     struct scep_request *req, char *why, size_t whylen);
+
+/* Builds a CertRep for req into out (DER). status SUCCESS needs issued
+ * (not taken over); fail_info and hresult are used for FAILURE (hresult 0 =
+ * no szOID_ENROLL_SCEP_ERROR attribute). Returns 0 or -1 on malfunction. */
+int scep_certrep_build(const struct scep_ctx *ctx, const struct scep_request *req, int status,
+                       int fail_info, long hresult, X509 *issued, struct util_buf *out);
+
+enum scep_outcome_kind {
+    SCEP_OUT_CERTREP = 0, /* 200 application/x-pki-message, body = CertRep */
+    SCEP_OUT_IIS_500,     /* what NDES gives for an undecodable request */
+};
+
+/* The result of one PKIOperation, for the HTTP layer and the logs. The body
+ * buffer is owned by the struct: scep_outcome_clear(). */
+struct scep_outcome {
+    enum scep_outcome_kind kind;
+    struct util_buf body;
+    int msg_type;
+    char tid[129];
+    int status;
+    int fail_info;
+    long hresult;
+    char serial[64];   /* issued certificate's serial, upper-case hex */
+    char reason[160];  /* why, for the access log */
+};
+void scep_outcome_clear(struct scep_outcome *out);
+
+/* Runs one PKIOperation end to end: decode, check the challenge, issue,
+ * store, build the CertRep. Always fills out (never fails). */
+void scep_pkioperation(const struct scep_ctx *ctx, const uint8_t *msg, size_t len,
+                       struct scep_outcome *out);
+
+/* Decodes the message of a GET PKIOperation (still percent-escaped as in the
+ * query) into DER: escaped, raw '+' and '/', %0A line breaks, base64url.
+ * Returns the DER length, or -1 if it is not base64. */
+long scep_decode_get_message(const char *escaped, size_t len, uint8_t *out, size_t outcap);
+
+#endif

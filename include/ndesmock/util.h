@@ -1,0 +1,65 @@
+/* util.h - growable byte buffer, tolerant base64, query decoding, DER writing. */
+#ifndef NDESMOCK_UTIL_H
+#define NDESMOCK_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* A growable byte buffer. The struct is owned by the caller; util_buf_free()
+ * releases the heap block it points to. A buffer whose 'failed' flag is set
+ * (allocation failure or cap reached) ignores further appends. */
+struct util_buf {
+    uint8_t *data;
+    size_t len;
+    size_t cap;
+    int failed;
+};
+
+void util_buf_init(struct util_buf *b);
+void util_buf_free(struct util_buf *b);
+void util_buf_reset(struct util_buf *b);
+int util_buf_append(struct util_buf *b, const void *p, size_t n);
+/* Appends n uninitialised bytes; returns a pointer to them or NULL. */
+uint8_t *util_buf_grow(struct util_buf *b, size_t n);
+int util_buf_appendf(struct util_buf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Detaches the block: the caller owns the returned pointer (free()). */
+uint8_t *util_buf_steal(struct util_buf *b, size_t *len);
+
+/* Decodes base64 in any of the forms SCEP clients send: standard alphabet,
+ * URL-safe alphabet ('-' '_'), embedded CR/LF/space/tab (a space is read as
+ * '+', since form-encoding turns '+' into ' '), missing '=' padding.
+ * Writes at most outcap bytes to out. Returns the decoded length, or -1 when
+ * the text is not base64 or would not fit. */
+long util_base64_decode(const char *in, size_t inlen, uint8_t *out, size_t outcap);
+/* Standard base64 with no line breaks; out needs 4*((n+2)/3)+1 bytes.
+ * Returns the length written (not counting the NUL). */
+size_t util_base64_encode(const uint8_t *in, size_t n, char *out);
+
+/* Percent-decodes in place semantics into out (outcap bytes, NUL-terminated).
+ * '+' is kept as '+' (never turned into a space: base64 needs it).
+ * Returns the decoded length or -1 on overflow. Malformed escapes are copied
+ * through literally, as IIS does with allowDoubleEscaping. */
+long util_percent_decode(const char *in, size_t inlen, char *out, size_t outcap);
+
+/* Finds parameter 'name' (ASCII case-insensitive) in a raw query string
+ * (without '?'). Sets *val and *vlen to the raw, still-escaped value inside
+ * the query (not copied). Returns 1 if found, 0 if not. */
+int util_query_param(const char *query, const char *name, const char **val, size_t *vlen);
+
+/* Upper-case hex of n bytes into out (2n+1 bytes). */
+void util_hex_upper(const uint8_t *in, size_t n, char *out);
+
+/* Minimal DER writer. Each function appends one complete TLV to b. */
+void der_tlv(struct util_buf *b, uint8_t tag, const void *content, size_t len);
+void der_header(struct util_buf *b, uint8_t tag, size_t len);
+/* Wraps the bytes b->data[start..] in a TLV with 'tag' (moves them). */
+void der_wrap(struct util_buf *b, size_t start, uint8_t tag);
+void der_oid(struct util_buf *b, const uint8_t *oid_der, size_t len);
+void der_int_small(struct util_buf *b, unsigned v);
+void der_null(struct util_buf *b);
+
+/* Monotonic clock in nanoseconds. */
+uint64_t util_now_ns(void);
+
+#endif

@@ -1,0 +1,238 @@
+/* main.c - command line, start-up order, ready file, exit codes. Only main exits. */
+#include "ndesmock/config.h"
+#include "ndesmock/iis.h"
+#include "ndesmock/pki.h"
+#include "ndesmock/scep.h"
+#include "ndesmock/server.h"
+#include "ndesmock/store.h"
+
+#include <errno.h>
+#include <event2/thread.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <limits.h>
+#include <openssl/provider.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#ifndef NDESMOCK_VERSION
+#define NDESMOCK_VERSION "0.1.0"
+#endif
+
+enum exit_code { EXIT_OK = 0, EXIT_RUNTIME = 1, EXIT_USAGE = 2 };
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+"Usage: ndesmock [OPTIONS]\n"
+"A mock Microsoft NDES (mscep.dll on IIS 10) SCEP server for labs and CI.\n"
+"\n"
+"Options:\n"
+"  -c, --config FILE       read settings from a libconfig FILE over the embedded\n"
+"                          defaults (see ndesmock.cfg for every key)\n"
+"  -l, --listen HOST:PORT  SCEP listener (default 127.0.0.1:8080; port 0 picks a\n"
+"                          free port; IPv6 as [::1]:0)\n"
+"  -s, --state-dir DIR     lab PKI, issued certificates and logs (default ./state)\n"
+"  -r, --ready-file FILE   once listening, write a JSON object with scep_url,\n"
+"                          challenge, pid, state_dir, ca_cert_path,\n"
+"                          ca_md5_thumbprint, scenario and version\n"
+"  -t, --threads N         worker threads (default: one per core)\n"
+"      --generate-pki      create the lab PKI in the state directory and exit\n"
+"  -h, --help              show this help and exit\n"
+"  -V, --version           show the version and exit\n"
+"\n"
+"Endpoints: /certsrv/mscep/mscep.dll[/pkiclient.exe], /certsrv/mscep/ and\n"
+"/cgi-bin/pkiclient.exe with operation=GetCACaps, GetCACert or PKIOperation\n"
+"(GET or POST). Paths are case-insensitive, as on IIS.\n"
+"\n"
+"Signals: SIGTERM or SIGINT finish in-flight requests and exit 0.\n"
+"Exit status: 0 clean stop; 1 runtime failure (e.g. the port is busy, the\n"
+"state directory is unwritable); 2 usage or configuration error (reported\n"
+"as FILE:LINE: reason).\n");
+}
+
+static int write_ready_file(const char *path, const char *url, const char *challenge,
+                            const struct config *cfg, const struct pki *pki)
+{
+    char tmp[PATH_MAX + 16], absstate[PATH_MAX];
+    json_t *o = json_object();
+    int rc = -1;
+
+    if (realpath(cfg->state_dir, absstate) == NULL)
+        snprintf(absstate, sizeof(absstate), "%s", cfg->state_dir);
+    json_object_set_new(o, "scep_url", json_string(url));
+    json_object_set_new(o, "challenge", challenge ? json_string(challenge) : json_null());
+    json_object_set_new(o, "pid", json_integer((json_int_t)getpid()));
+    json_object_set_new(o, "state_dir", json_string(absstate));
+    {
+        char abs[PATH_MAX];
+        json_object_set_new(o, "ca_cert_path",
+                            json_string(realpath(pki->ca_cert_path, abs) ? abs : pki->ca_cert_path));
+    }
+    json_object_set_new(o, "ca_md5_thumbprint", json_string(pki->ca_md5));
+    json_object_set_new(o, "scenario", json_string("healthy"));
+    json_object_set_new(o, "version", json_string(NDESMOCK_VERSION));
+    snprintf(tmp, sizeof(tmp), "%s.tmp%ld", path, (long)getpid());
+    if (json_dump_file(o, tmp, JSON_INDENT(2) | JSON_SORT_KEYS) == 0 && rename(tmp, path) == 0)
+        rc = 0;
+    else
+        unlink(tmp);
+    json_decref(o);
+    return rc;
+}
+
+static int load_providers(void)
+{
+    /* Loading "legacy" (single DES, which micromdm's client sends) turns off the
+     * implicit "default" provider: load both, explicitly, once. */
+    if (OSSL_PROVIDER_load(NULL, "default") == NULL)
+        return -1;
+    if (OSSL_PROVIDER_load(NULL, "legacy") == NULL)
+        return -1;
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'},  {"listen", required_argument, NULL, 'l'},
+        {"state-dir", required_argument, NULL, 's'}, {"ready-file", required_argument, NULL, 'r'},
+        {"threads", required_argument, NULL, 't'}, {"generate-pki", no_argument, NULL, 'G'},
+        {"help", no_argument, NULL, 'h'},          {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0},
+    };
+    struct config cfg;
+    struct pki pki;
+    struct store store;
+    struct scep_ctx sctx;
+    struct server *srv = NULL;
+    const char *config_path = NULL, *listen_arg = NULL, *state_arg = NULL, *ready = NULL;
+    int threads_arg = -1, generate_only = 0, c, rc = EXIT_RUNTIME;
+    char err[512], url[400];
+    const char *challenge = NULL;
+    sigset_t set;
+
+    memset(&pki, 0, sizeof(pki));
+    memset(&sctx, 0, sizeof(sctx));
+    store.index_fd = -1;
+    while ((c = getopt_long(argc, argv, "c:l:s:r:t:hV", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c': config_path = optarg; break;
+        case 'l': listen_arg = optarg; break;
+        case 's': state_arg = optarg; break;
+        case 'r': ready = optarg; break;
+        case 't': {
+            char *end;
+            long v = strtol(optarg, &end, 10);
+            if (*end || v < 1 || v > 64) {
+                fprintf(stderr, "ndesmock: --threads wants a number from 1 to 64\n");
+                return EXIT_USAGE;
+            }
+            threads_arg = (int)v;
+            break;
+        }
+        case 'G': generate_only = 1; break;
+        case 'h': usage(stdout); return EXIT_OK;
+        case 'V': printf("ndesmock %s\n", NDESMOCK_VERSION); return EXIT_OK;
+        default: usage(stderr); return EXIT_USAGE;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "ndesmock: unexpected argument '%s'\n", argv[optind]);
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+
+    config_defaults(&cfg);
+    if (config_path && config_load_file(&cfg, config_path, err, sizeof(err)) != 0) {
+        fprintf(stderr, "ndesmock: %s\n", err);
+        return EXIT_USAGE;
+    }
+    if (listen_arg) {
+        char host[CONFIG_STR];
+        int port;
+        if (config_parse_hostport(listen_arg, host, sizeof(host), &port) != 0 ||
+            strlen(listen_arg) >= sizeof(cfg.listen)) {
+            fprintf(stderr, "ndesmock: --listen wants HOST:PORT or [V6]:PORT, not '%s'\n",
+                    listen_arg);
+            return EXIT_USAGE;
+        }
+        snprintf(cfg.listen, sizeof(cfg.listen), "%s", listen_arg);
+    }
+    if (state_arg) {
+        if (strlen(state_arg) >= sizeof(cfg.state_dir) - 64) {
+            fprintf(stderr, "ndesmock: --state-dir path too long\n");
+            return EXIT_USAGE;
+        }
+        snprintf(cfg.state_dir, sizeof(cfg.state_dir), "%s", state_arg);
+    }
+    if (threads_arg > 0)
+        cfg.threads = threads_arg;
+
+    signal(SIGPIPE, SIG_IGN);
+    /* Signals are taken by sigwait() in the main thread only. */
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+
+    if (load_providers() != 0) {
+        fprintf(stderr, "ndesmock: cannot load the OpenSSL default and legacy providers\n");
+        return EXIT_RUNTIME;
+    }
+    if (evthread_use_pthreads() != 0 || iis_pages_init() != 0) {
+        fprintf(stderr, "ndesmock: initialisation failed\n");
+        return EXIT_RUNTIME;
+    }
+    if (mkdir(cfg.state_dir, 0755) != 0 && errno != EEXIST) {
+        fprintf(stderr, "ndesmock: %s: cannot create state directory: %s\n", cfg.state_dir,
+                strerror(errno));
+        return EXIT_RUNTIME;
+    }
+    if (pki_load_or_create(&pki, &cfg, err, sizeof(err)) != 0) {
+        fprintf(stderr, "ndesmock: lab PKI: %s\n", err);
+        goto out;
+    }
+    if (generate_only) {
+        printf("lab PKI in %s (CA thumbprint MD5 %s)\n", pki.dir, pki.ca_md5);
+        rc = EXIT_OK;
+        goto out;
+    }
+    if (store_open(&store, cfg.state_dir, err, sizeof(err)) != 0 ||
+        scep_ctx_init(&sctx, &cfg, &pki, &store, err, sizeof(err)) != 0) {
+        fprintf(stderr, "ndesmock: %s\n", err);
+        goto out;
+    }
+    srv = server_new(&cfg, &sctx, err, sizeof(err));
+    if (srv == NULL || server_start(srv, err, sizeof(err)) != 0) {
+        fprintf(stderr, "ndesmock: %s\n", err);
+        goto out;
+    }
+    if (cfg.challenge_policy == CHALLENGE_STATIC)
+        challenge = cfg.challenge[0] ? cfg.challenge : pki.challenge;
+    snprintf(url, sizeof(url), "http://%s/certsrv/mscep/mscep.dll", server_address(srv));
+    fprintf(stderr,
+            "ndesmock %s: SCEP at %s\n"
+            "  challenge policy %s%s%s\n"
+            "  state %s, CA %s (MD5 %s)\n",
+            NDESMOCK_VERSION, url, challenge_policy_str(cfg.challenge_policy),
+            challenge ? ", static challenge " : "", challenge ? challenge : "", cfg.state_dir,
+            pki.ca_cert_path, pki.ca_md5);
+    if (ready && write_ready_file(ready, url, challenge, &cfg, &pki) != 0) {
+        fprintf(stderr, "ndesmock: %s: cannot write ready file: %s\n", ready, strerror(errno));
+        goto out;
+    }
+    server_wait(srv);
+    rc = EXIT_OK;
+out:
+    server_free(srv);
+    scep_ctx_free(&sctx);
+    if (store.index_fd >= 0)
+        store_close(&store);
+    pki_free(&pki);
+    return rc;
+}

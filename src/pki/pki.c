@@ -1,0 +1,517 @@
+/* pki.c - lab PKI: generate on first run, load afterwards, precompute the
+ * GetCACert body and the RA signer identifiers used by every CertRep. */
+#include "ndesmock/pki.h"
+#include "ndesmock/util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/bn.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+#include <openssl/rsa.h>
+#include <openssl/x509v3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static void ossl_err(char *err, size_t errlen, const char *what)
+{
+    unsigned long e = ERR_get_error();
+    char buf[256];
+
+    ERR_error_string_n(e, buf, sizeof(buf));
+    snprintf(err, errlen, "%s: %s", what, e ? buf : "unknown error");
+    ERR_clear_error();
+}
+
+static int mkdir_p(const char *path, mode_t mode)
+{
+    char tmp[PKI_PATH];
+    char *p;
+
+    if (snprintf(tmp, sizeof(tmp), "%s", path) >= (int)sizeof(tmp))
+        return -1;
+    for (p = tmp + 1; *p; p++) {
+        if (*p == '/') {
+            *p = '\0';
+            if (mkdir(tmp, mode) != 0 && errno != EEXIST)
+                return -1;
+            *p = '/';
+        }
+    }
+    if (mkdir(tmp, mode) != 0 && errno != EEXIST)
+        return -1;
+    return 0;
+}
+
+/* Writes data to path via a temporary file and rename(), with the given mode. */
+static int write_atomic(const char *path, const void *data, size_t len, mode_t mode)
+{
+    char tmp[PKI_PATH + 16];
+    int fd, rc = -1;
+    const char *p = data;
+
+    snprintf(tmp, sizeof(tmp), "%s.tmp%ld", path, (long)getpid());
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+    if (fd < 0)
+        return -1;
+    while (len > 0) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            goto out;
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+    if (fsync(fd) != 0)
+        goto out;
+    rc = 0;
+out:
+    close(fd);
+    if (rc == 0 && rename(tmp, path) != 0)
+        rc = -1;
+    if (rc != 0)
+        unlink(tmp);
+    return rc;
+}
+
+static int save_pem(const char *path, X509 *cert, EVP_PKEY *key)
+{
+    BIO *b = BIO_new(BIO_s_mem());
+    char *data;
+    long len;
+    int rc = -1;
+
+    if (b == NULL)
+        return -1;
+    if (cert && !PEM_write_bio_X509(b, cert))
+        goto out;
+    if (key && !PEM_write_bio_PrivateKey(b, key, NULL, NULL, 0, NULL, NULL))
+        goto out;
+    len = BIO_get_mem_data(b, &data);
+    rc = write_atomic(path, data, (size_t)len, key ? 0600 : 0644);
+out:
+    BIO_free(b);
+    return rc;
+}
+
+static int add_ext(X509 *cert, X509 *issuer, int nid, const char *value)
+{
+    X509V3_CTX ctx;
+    X509_EXTENSION *ex;
+    int ok;
+
+    X509V3_set_ctx(&ctx, issuer, cert, NULL, NULL, 0);
+    ex = X509V3_EXT_conf_nid(NULL, &ctx, nid, value);
+    if (ex == NULL)
+        return 0;
+    ok = X509_add_ext(cert, ex, -1);
+    X509_EXTENSION_free(ex);
+    return ok;
+}
+
+static void random_serial(ASN1_INTEGER *sn)
+{
+    unsigned char b[16];
+    BIGNUM *bn;
+
+    RAND_bytes(b, sizeof(b));
+    b[0] &= 0x7f;
+    b[0] |= 0x10;
+    bn = BN_bin2bn(b, sizeof(b), NULL);
+    BN_to_ASN1_INTEGER(bn, sn);
+    BN_free(bn);
+}
+
+/* Builds a certificate; issuer NULL = self-signed. Returns NULL on failure. */
+static X509 *make_cert(EVP_PKEY *key, const char *cn, const char *org, X509 *issuer,
+                       EVP_PKEY *issuer_key, long days, const char *bc, const char *ku,
+                       const char *eku, const char *san)
+{
+    X509 *c = X509_new();
+    X509_NAME *n = X509_NAME_new();
+
+    if (c == NULL || n == NULL)
+        goto fail;
+    X509_set_version(c, 2);
+    random_serial(X509_get_serialNumber(c));
+    if (org && *org)
+        X509_NAME_add_entry_by_txt(n, "O", MBSTRING_UTF8, (const unsigned char *)org, -1, -1, 0);
+    X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_UTF8, (const unsigned char *)cn, -1, -1, 0);
+    X509_set_subject_name(c, n);
+    X509_set_issuer_name(c, issuer ? X509_get_subject_name(issuer) : n);
+    X509_gmtime_adj(X509_getm_notBefore(c), -3600);
+    X509_time_adj_ex(X509_getm_notAfter(c), (int)days, 0, NULL);
+    X509_set_pubkey(c, key);
+    if (bc && !add_ext(c, issuer ? issuer : c, NID_basic_constraints, bc))
+        goto fail;
+    if (ku && !add_ext(c, issuer ? issuer : c, NID_key_usage, ku))
+        goto fail;
+    if (eku && !add_ext(c, issuer ? issuer : c, NID_ext_key_usage, eku))
+        goto fail;
+    if (san && !add_ext(c, issuer ? issuer : c, NID_subject_alt_name, san))
+        goto fail;
+    if (!add_ext(c, issuer ? issuer : c, NID_subject_key_identifier, "hash"))
+        goto fail;
+    if (issuer && !add_ext(c, issuer, NID_authority_key_identifier, "keyid:always"))
+        goto fail;
+    if (!X509_sign(c, issuer_key ? issuer_key : key, EVP_sha256()))
+        goto fail;
+    X509_NAME_free(n);
+    return c;
+fail:
+    X509_NAME_free(n);
+    X509_free(c);
+    return NULL;
+}
+
+struct item {
+    const char *file;
+    X509 **cert;
+    EVP_PKEY **key;
+};
+
+static int load_pair(const char *dir, const char *file, X509 **cert, EVP_PKEY **key)
+{
+    char path[PKI_PATH + 32];
+    BIO *b;
+
+    snprintf(path, sizeof(path), "%s/%s", dir, file);
+    b = BIO_new_file(path, "r");
+    if (b == NULL) {
+        ERR_clear_error();
+        return 0;
+    }
+    *cert = PEM_read_bio_X509(b, NULL, NULL, NULL);
+    *key = PEM_read_bio_PrivateKey(b, NULL, NULL, NULL);
+    BIO_free(b);
+    if (*cert == NULL || *key == NULL) {
+        X509_free(*cert);
+        EVP_PKEY_free(*key);
+        *cert = NULL;
+        *key = NULL;
+        ERR_clear_error();
+        return -1;
+    }
+    return 1;
+}
+
+/* Loads or generates one key pair + certificate; the PEM file holds both. */
+static int ensure(struct pki *pki, const struct config *cfg, const char *file, X509 **cert,
+                  EVP_PKEY **key, const char *cn, X509 *issuer, EVP_PKEY *ikey, long days,
+                  const char *bc, const char *ku, const char *eku, const char *san, char *err,
+                  size_t errlen)
+{
+    char path[PKI_PATH + 32];
+    int r = load_pair(pki->dir, file, cert, key);
+
+    if (r == 1)
+        return 0;
+    if (r < 0) {
+        snprintf(err, errlen, "%s/%s: cannot read certificate and key (delete it to regenerate)",
+                 pki->dir, file);
+        return -1;
+    }
+    *key = EVP_RSA_gen((unsigned)cfg->pki.key_bits);
+    if (*key == NULL) {
+        ossl_err(err, errlen, "RSA key generation");
+        return -1;
+    }
+    *cert = make_cert(*key, cn, cfg->pki.org, issuer, ikey, days, bc, ku, eku, san);
+    if (*cert == NULL) {
+        ossl_err(err, errlen, "certificate generation");
+        return -1;
+    }
+    snprintf(path, sizeof(path), "%s/%s", pki->dir, file);
+    if (save_pem(path, *cert, *key) != 0) {
+        snprintf(err, errlen, "%s: cannot write: %s", path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+static int der_of(X509 *c, uint8_t **out, size_t *len)
+{
+    int n = i2d_X509(c, NULL);
+    unsigned char *p;
+
+    if (n <= 0)
+        return -1;
+    *out = malloc((size_t)n);
+    if (*out == NULL)
+        return -1;
+    p = *out;
+    i2d_X509(c, &p);
+    *len = (size_t)n;
+    return 0;
+}
+
+/* Degenerate certs-only PKCS#7 SignedData holding the given DER certs. */
+static int build_certs_only(struct util_buf *b, X509 *const *certs, int n)
+{
+    static const uint8_t oid_signed[] = {0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x02};
+    static const uint8_t oid_data[] = {0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x01};
+    size_t outer, ctx, sd, seq, cs;
+    int i;
+
+    outer = b->len;
+    der_oid(b, oid_signed, sizeof(oid_signed));
+    ctx = b->len;
+    sd = b->len;
+    der_int_small(b, 1);
+    der_header(b, 0x31, 0); /* digestAlgorithms: empty SET */
+    seq = b->len;
+    der_oid(b, oid_data, sizeof(oid_data));
+    der_wrap(b, seq, 0x30);
+    cs = b->len;
+    for (i = 0; i < n; i++) {
+        int l = i2d_X509(certs[i], NULL);
+        unsigned char *p;
+        if (l <= 0 || (p = util_buf_grow(b, (size_t)l)) == NULL)
+            return -1;
+        i2d_X509(certs[i], &p);
+    }
+    der_wrap(b, cs, 0xa0);  /* [0] IMPLICIT certificates */
+    der_header(b, 0x31, 0); /* signerInfos: empty SET */
+    der_wrap(b, sd, 0x30);
+    der_wrap(b, ctx, 0xa0);
+    der_wrap(b, outer, 0x30);
+    return b->failed ? -1 : 0;
+}
+
+int pki_certs_only_der(X509 *const *certs, int n, uint8_t **out, size_t *len)
+{
+    struct util_buf b;
+
+    util_buf_init(&b);
+    if (build_certs_only(&b, certs, n) != 0) {
+        util_buf_free(&b);
+        return -1;
+    }
+    *out = util_buf_steal(&b, len);
+    return 0;
+}
+
+static int load_challenge(struct pki *pki, char *err, size_t errlen)
+{
+    char path[PKI_PATH + 32];
+    FILE *f;
+    uint8_t rnd[8];
+
+    snprintf(path, sizeof(path), "%s/challenge", pki->dir);
+    f = fopen(path, "r");
+    if (f) {
+        char line[64] = "";
+        if (fgets(line, sizeof(line), f))
+            line[strcspn(line, "\r\n")] = '\0';
+        fclose(f);
+        if (line[0]) {
+            snprintf(pki->challenge, sizeof(pki->challenge), "%s", line);
+            return 0;
+        }
+    }
+    RAND_bytes(rnd, sizeof(rnd));
+    util_hex_upper(rnd, sizeof(rnd), pki->challenge);
+    {
+        char line[80];
+        int n = snprintf(line, sizeof(line), "%s\n", pki->challenge);
+        if (write_atomic(path, line, (size_t)n, 0600) != 0) {
+            snprintf(err, errlen, "%s: cannot write: %s", path, strerror(errno));
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static X509_EXTENSION *template_ext(int nid, const char *value)
+{
+    return X509V3_EXT_conf_nid(NULL, NULL, nid, value);
+}
+
+static int build_template(struct pki *pki, const struct config *cfg, char *err, size_t errlen)
+{
+    static const struct { unsigned bit; const char *name; } kus[] = {
+        {KU_DIGITAL_SIGNATURE, "digitalSignature"}, {KU_NON_REPUDIATION, "nonRepudiation"},
+        {KU_KEY_ENCIPHERMENT, "keyEncipherment"},   {KU_DATA_ENCIPHERMENT, "dataEncipherment"},
+        {KU_KEY_AGREEMENT, "keyAgreement"},         {KU_KEY_CERT_SIGN, "keyCertSign"},
+        {KU_CRL_SIGN, "cRLSign"},
+    };
+    char buf[1024] = "";
+    size_t i;
+    int j;
+
+    if (cfg->tmpl.key_usage) {
+        snprintf(buf, sizeof(buf), "critical");
+        for (i = 0; i < sizeof(kus) / sizeof(kus[0]); i++)
+            if (cfg->tmpl.key_usage & kus[i].bit)
+                snprintf(buf + strlen(buf), sizeof(buf) - strlen(buf), ",%s", kus[i].name);
+        pki->ext_ku = template_ext(NID_key_usage, buf);
+        if (pki->ext_ku == NULL)
+            goto fail;
+    }
+    if (cfg->tmpl.eku_count) {
+        buf[0] = '\0';
+        for (j = 0; j < cfg->tmpl.eku_count; j++)
+            snprintf(buf + strlen(buf), sizeof(buf) - strlen(buf), "%s%s", j ? "," : "",
+                     cfg->tmpl.eku[j]);
+        pki->ext_eku = template_ext(NID_ext_key_usage, buf);
+        if (pki->ext_eku == NULL)
+            goto fail;
+    }
+    pki->ext_bc = template_ext(NID_basic_constraints, "critical,CA:FALSE");
+    if (pki->ext_bc == NULL)
+        goto fail;
+    pki->cert_md = EVP_MD_fetch(NULL, cfg->tmpl.digest, NULL);
+    if (pki->cert_md == NULL)
+        goto fail;
+    return 0;
+fail:
+    ossl_err(err, errlen, "certificate template");
+    return -1;
+}
+
+int pki_load_or_create(struct pki *pki, const struct config *cfg, char *err, size_t errlen)
+{
+    char ra_cn[128], tls_cn[] = "localhost";
+    X509 *getcacert[4];
+    int n = 0;
+    unsigned char md5[16];
+    unsigned int mdlen = sizeof(md5);
+    char hex[33];
+
+    memset(pki, 0, sizeof(*pki));
+    if (snprintf(pki->dir, sizeof(pki->dir), "%s/pki", cfg->state_dir) >= (int)sizeof(pki->dir)) {
+        snprintf(err, errlen, "state directory path too long");
+        return -1;
+    }
+    if (mkdir_p(pki->dir, 0700) != 0) {
+        snprintf(err, errlen, "%s: cannot create: %s", pki->dir, strerror(errno));
+        return -1;
+    }
+    snprintf(ra_cn, sizeof(ra_cn), "%s-MSCEP-RA", cfg->pki.host_name);
+
+    if (ensure(pki, cfg, "root.pem", &pki->root_cert, &pki->ca_key, cfg->pki.ca_cn, NULL, NULL,
+               cfg->pki.ca_validity_days, "critical,CA:TRUE", "critical,keyCertSign,cRLSign",
+               NULL, NULL, err, errlen) != 0)
+        return -1;
+    if (cfg->pki.intermediate) {
+        char icn[160];
+        EVP_PKEY *root_key = pki->ca_key;
+        snprintf(icn, sizeof(icn), "%s Issuing CA", cfg->pki.ca_cn);
+        pki->ca_key = NULL;
+        if (ensure(pki, cfg, "issuing.pem", &pki->ca_cert, &pki->ca_key, icn, pki->root_cert,
+                   root_key, cfg->pki.ca_validity_days, "critical,CA:TRUE,pathlen:0",
+                   "critical,keyCertSign,cRLSign", NULL, NULL, err, errlen) != 0) {
+            EVP_PKEY_free(root_key);
+            return -1;
+        }
+        EVP_PKEY_free(root_key); /* the root key is not needed at run time */
+        pki->has_intermediate = 1;
+    } else {
+        pki->ca_cert = pki->root_cert;
+        X509_up_ref(pki->ca_cert);
+    }
+    if (ensure(pki, cfg, "ra-sign.pem", &pki->ra_sign_cert, &pki->ra_sign_key, ra_cn,
+               pki->ca_cert, pki->ca_key, cfg->pki.ra_validity_days, NULL,
+               "critical,digitalSignature", "1.3.6.1.4.1.311.20.2.1", NULL, err, errlen) != 0)
+        return -1;
+    if (ensure(pki, cfg, "ra-enc.pem", &pki->ra_enc_cert, &pki->ra_enc_key, ra_cn, pki->ca_cert,
+               pki->ca_key, cfg->pki.ra_validity_days, NULL, "critical,keyEncipherment",
+               "1.3.6.1.4.1.311.20.2.1", NULL, err, errlen) != 0)
+        return -1;
+    if (ensure(pki, cfg, "tls.pem", &pki->tls_cert, &pki->tls_key, tls_cn, pki->ca_cert,
+               pki->ca_key, cfg->pki.ra_validity_days, "critical,CA:FALSE",
+               "critical,digitalSignature,keyEncipherment", "serverAuth",
+               "DNS:localhost,IP:127.0.0.1,IP:::1", err, errlen) != 0)
+        return -1;
+
+    /* A plain CA certificate file for clients and `openssl verify`. */
+    snprintf(pki->ca_cert_path, sizeof(pki->ca_cert_path), "%s/ca.pem", pki->dir);
+    if (access(pki->ca_cert_path, R_OK) != 0 && save_pem(pki->ca_cert_path, pki->root_cert, NULL) != 0) {
+        snprintf(err, errlen, "%s: cannot write: %s", pki->ca_cert_path, strerror(errno));
+        return -1;
+    }
+
+    /* GetCACert: RA signing, RA encryption, issuing CA (and root). */
+    getcacert[n++] = pki->ra_sign_cert;
+    getcacert[n++] = pki->ra_enc_cert;
+    getcacert[n++] = pki->ca_cert;
+    if (pki->has_intermediate)
+        getcacert[n++] = pki->root_cert;
+    if (pki_certs_only_der(getcacert, n, &pki->getcacert_der, &pki->getcacert_len) != 0 ||
+        der_of(pki->ra_sign_cert, &pki->ra_sign_der, &pki->ra_sign_len) != 0) {
+        snprintf(err, errlen, "cannot encode GetCACert");
+        return -1;
+    }
+    {
+        PKCS7_ISSUER_AND_SERIAL ias;
+        unsigned char *p;
+        int l;
+        ias.issuer = X509_get_issuer_name(pki->ra_sign_cert);
+        ias.serial = X509_get_serialNumber(pki->ra_sign_cert);
+        l = i2d_PKCS7_ISSUER_AND_SERIAL(&ias, NULL);
+        pki->ra_sign_ias = malloc((size_t)(l > 0 ? l : 1));
+        if (l <= 0 || pki->ra_sign_ias == NULL) {
+            snprintf(err, errlen, "cannot encode RA issuerAndSerialNumber");
+            return -1;
+        }
+        p = pki->ra_sign_ias;
+        i2d_PKCS7_ISSUER_AND_SERIAL(&ias, &p);
+        pki->ra_sign_ias_len = (size_t)l;
+    }
+    {
+        struct util_buf b;
+        util_buf_init(&b);
+        for (n = 0; n < 2; n++) {
+            X509 *c = n == 0 ? pki->ca_cert : (pki->has_intermediate ? pki->root_cert : NULL);
+            uint8_t *d;
+            size_t l;
+            if (c == NULL || der_of(c, &d, &l) != 0)
+                continue;
+            util_buf_append(&b, d, l);
+            free(d);
+        }
+        pki->ca_chain_der = util_buf_steal(&b, &pki->ca_chain_len);
+    }
+
+    X509_digest(pki->root_cert, EVP_md5(), md5, &mdlen);
+    util_hex_upper(md5, 16, hex);
+    snprintf(pki->ca_md5, sizeof(pki->ca_md5), "%.8s %.8s %.8s %.8s", hex, hex + 8, hex + 16,
+             hex + 24);
+
+    pki->issuer_name = X509_get_subject_name(pki->ca_cert);
+    RAND_bytes(pki->serial_prefix, sizeof(pki->serial_prefix));
+    pki->serial_prefix[0] = (uint8_t)((pki->serial_prefix[0] & 0x3f) | 0x40);
+    if (build_template(pki, cfg, err, errlen) != 0)
+        return -1;
+    return load_challenge(pki, err, errlen);
+}
+
+void pki_free(struct pki *pki)
+{
+    if (pki == NULL)
+        return;
+    X509_free(pki->root_cert);
+    X509_free(pki->ca_cert);
+    EVP_PKEY_free(pki->ca_key);
+    X509_free(pki->ra_sign_cert);
+    EVP_PKEY_free(pki->ra_sign_key);
+    X509_free(pki->ra_enc_cert);
+    EVP_PKEY_free(pki->ra_enc_key);
+    X509_free(pki->tls_cert);
+    EVP_PKEY_free(pki->tls_key);
+    free(pki->getcacert_der);
+    free(pki->ra_sign_der);
+    free(pki->ra_sign_ias);
+    free(pki->ca_chain_der);
+    X509_EXTENSION_free(pki->ext_ku);
+    X509_EXTENSION_free(pki->ext_eku);
+    X509_EXTENSION_free(pki->ext_bc);
+    EVP_MD_free((EVP_MD *)pki->cert_md);
+    memset(pki, 0, sizeof(*pki));
+}

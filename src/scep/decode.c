@@ -1,0 +1,288 @@
+/* decode.c - pkiMessage decoding: SignedData -> EnvelopedData -> content. */
+#include "ndesmock/scep.h"
+
+#include <openssl/err.h>
+#include <openssl/objects.h>
+#include <openssl/pkcs7.h>
+#include <stdio.h>
+#include <string.h>
+
+/* NIDs of the SCEP attributes, registered once by scep_ctx_init(). */
+int scep_nid_message_type, scep_nid_pki_status, scep_nid_fail_info, scep_nid_sender_nonce,
+    scep_nid_recipient_nonce, scep_nid_transaction_id;
+
+const char *scep_decode_str(enum scep_decode d)
+{
+    switch (d) {
+    case SCEP_DECODE_OK: return "ok";
+    case SCEP_DECODE_MALFORMED: return "malformed";
+    case SCEP_DECODE_BAD_SIGNATURE: return "bad-signature";
+    case SCEP_DECODE_BAD_ALG: return "bad-alg";
+    case SCEP_DECODE_UNDECRYPTABLE: return "undecryptable";
+    case SCEP_DECODE_BAD_CONTENT: return "bad-content";
+    }
+    return "?";
+}
+
+void scep_request_clear(struct scep_request *req)
+{
+    if (req == NULL)
+        return;
+    X509_free(req->signer);
+    X509_REQ_free(req->csr);
+    OPENSSL_free(req->inner);
+    memset(req, 0, sizeof(*req));
+}
+
+static int digest_allowed(int nid)
+{
+    return nid == NID_sha1 || nid == NID_sha224 || nid == NID_sha256 || nid == NID_sha384 ||
+           nid == NID_sha512;
+}
+
+static int cipher_allowed(int nid)
+{
+    return nid == NID_des_cbc || nid == NID_des_ede3_cbc || nid == NID_aes_128_cbc ||
+           nid == NID_aes_192_cbc || nid == NID_aes_256_cbc;
+}
+
+static const ASN1_STRING *attr_string(PKCS7_SIGNER_INFO *si, int nid, int *type)
+{
+    ASN1_TYPE *t = PKCS7_get_signed_attribute(si, nid);
+
+    if (t == NULL)
+        return NULL;
+    switch (t->type) {
+    case V_ASN1_PRINTABLESTRING: case V_ASN1_UTF8STRING: case V_ASN1_IA5STRING:
+    case V_ASN1_OCTET_STRING: case V_ASN1_T61STRING: case V_ASN1_BMPSTRING:
+    case V_ASN1_VISIBLESTRING: case V_ASN1_UNIVERSALSTRING:
+        if (type)
+            *type = t->type;
+        return t->value.asn1_string;
+    default:
+        return NULL;
+    }
+}
+
+static void printable_copy(const uint8_t *in, size_t n, char *out, size_t cap)
+{
+    size_t i, o = 0;
+
+    for (i = 0; i < n && o + 1 < cap; i++)
+        out[o++] = (in[i] >= 0x20 && in[i] < 0x7f) ? (char)in[i] : '?';
+    out[o] = '\0';
+}
+
+static void get_challenge(struct scep_request *req)
+{
+    int loc = X509_REQ_get_attr_by_NID(req->csr, NID_pkcs9_challengePassword, -1);
+    X509_ATTRIBUTE *a;
+    ASN1_TYPE *t;
+    int n;
+
+    if (loc < 0)
+        return;
+    a = X509_REQ_get_attr(req->csr, loc);
+    t = a ? X509_ATTRIBUTE_get0_type(a, 0) : NULL;
+    if (t == NULL || t->type == V_ASN1_BOOLEAN || t->type == V_ASN1_NULL ||
+        t->type == V_ASN1_OBJECT || (t->type >= V_ASN1_SEQUENCE && t->type <= V_ASN1_SET))
+        return;
+    n = ASN1_STRING_length(t->value.asn1_string);
+    if (n < 0 || (size_t)n >= sizeof(req->challenge))
+        n = (int)sizeof(req->challenge) - 1;
+    memcpy(req->challenge, ASN1_STRING_get0_data(t->value.asn1_string), (size_t)n);
+    req->challenge[n] = '\0';
+    req->has_challenge = 1;
+}
+
+static int match_recipient(PKCS7 *env, X509 *cert)
+{
+    STACK_OF(PKCS7_RECIP_INFO) *ris = env->d.enveloped->recipientinfo;
+    int i;
+
+    for (i = 0; i < sk_PKCS7_RECIP_INFO_num(ris); i++) {
+        PKCS7_RECIP_INFO *ri = sk_PKCS7_RECIP_INFO_value(ris, i);
+        if (ri->issuer_and_serial &&
+            X509_NAME_cmp(ri->issuer_and_serial->issuer, X509_get_issuer_name(cert)) == 0 &&
+            ASN1_INTEGER_cmp(ri->issuer_and_serial->serial, X509_get0_serialNumber(cert)) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+#define WHY(...) snprintf(why, whylen, __VA_ARGS__)
+
+enum scep_decode scep_request_decode(const struct scep_ctx *ctx, const uint8_t *der, size_t len,
+                                     struct scep_request *req, char *why, size_t whylen)
+{
+    const unsigned char *p = der;
+    PKCS7 *p7 = NULL, *env = NULL;
+    PKCS7_SIGNER_INFO *si;
+    STACK_OF(PKCS7_SIGNER_INFO) *sis;
+    const ASN1_STRING *s;
+    ASN1_OCTET_STRING *content;
+    BIO *out = NULL;
+    enum scep_decode rc = SCEP_DECODE_MALFORMED;
+    int type = 0;
+    char num[8];
+    BUF_MEM *bm;
+
+    memset(req, 0, sizeof(*req));
+    req->msg_type = SCEP_MSG_NONE;
+    if (len > 0x7fffffff)
+        len = 0x7fffffff;
+    p7 = d2i_PKCS7(NULL, &p, (long)len);
+    if (p7 == NULL || !PKCS7_type_is_signed(p7)) {
+        WHY("not a CMS SignedData");
+        goto out;
+    }
+    sis = PKCS7_get_signer_info(p7);
+    if (sk_PKCS7_SIGNER_INFO_num(sis) < 1) {
+        WHY("SignedData without SignerInfo");
+        goto out;
+    }
+    si = sk_PKCS7_SIGNER_INFO_value(sis, 0);
+
+    s = attr_string(si, scep_nid_transaction_id, &type);
+    if (s == NULL || ASN1_STRING_length(s) <= 0 ||
+        (size_t)ASN1_STRING_length(s) > sizeof(req->tid)) {
+        WHY("missing or oversized transactionID");
+        goto out;
+    }
+    req->tid_len = (size_t)ASN1_STRING_length(s);
+    memcpy(req->tid, ASN1_STRING_get0_data(s), req->tid_len);
+    req->tid_type = type;
+    printable_copy(req->tid, req->tid_len, req->tid_print, sizeof(req->tid_print));
+
+    s = attr_string(si, scep_nid_sender_nonce, NULL);
+    if (s == NULL || ASN1_STRING_length(s) <= 0 ||
+        (size_t)ASN1_STRING_length(s) > sizeof(req->sender_nonce)) {
+        WHY("missing or oversized senderNonce");
+        goto out;
+    }
+    req->sender_nonce_len = (size_t)ASN1_STRING_length(s);
+    memcpy(req->sender_nonce, ASN1_STRING_get0_data(s), req->sender_nonce_len);
+
+    s = attr_string(si, scep_nid_message_type, NULL);
+    if (s == NULL || ASN1_STRING_length(s) <= 0 || ASN1_STRING_length(s) >= (int)sizeof(num)) {
+        WHY("missing messageType");
+        goto out;
+    }
+    memcpy(num, ASN1_STRING_get0_data(s), (size_t)ASN1_STRING_length(s));
+    num[ASN1_STRING_length(s)] = '\0';
+    req->msg_type = atoi(num);
+
+    req->digest_nid = OBJ_obj2nid(si->digest_alg->algorithm);
+    req->sig_alg_nid = OBJ_obj2nid(si->digest_enc_alg->algorithm);
+
+    /* From here on a CertRep can be built: failures are SCEP FAILUREs. */
+    req->signer = X509_find_by_issuer_and_serial(p7->d.sign->cert, si->issuer_and_serial->issuer,
+                                                 si->issuer_and_serial->serial);
+    if (req->signer == NULL) {
+        rc = SCEP_DECODE_BAD_SIGNATURE;
+        WHY("no signer certificate in the message");
+        goto out;
+    }
+    X509_up_ref(req->signer);
+    if (!digest_allowed(req->digest_nid)) {
+        rc = SCEP_DECODE_BAD_ALG;
+        WHY("digest %s not supported", OBJ_nid2sn(req->digest_nid));
+        goto out;
+    }
+    content = (p7->d.sign->contents && PKCS7_type_is_data(p7->d.sign->contents))
+                  ? p7->d.sign->contents->d.data
+                  : NULL;
+    if (content == NULL || content->length <= 0) {
+        rc = SCEP_DECODE_BAD_CONTENT;
+        WHY("SignedData has no content");
+        goto out;
+    }
+    /* Requesters sign with throw-away self-signed certificates: check the
+     * signature against the certificate in the message, not a chain. */
+    out = BIO_new(BIO_s_null());
+    if (out == NULL || PKCS7_verify(p7, NULL, NULL, NULL, out,
+                                    PKCS7_NOVERIFY | PKCS7_NOCHAIN | PKCS7_BINARY) != 1) {
+        unsigned long e = ERR_peek_last_error();
+        rc = SCEP_DECODE_BAD_SIGNATURE;
+        WHY("signature check failed: %s", e ? ERR_reason_error_string(e) : "?");
+        goto out;
+    }
+    BIO_free(out);
+    out = NULL;
+
+    p = content->data;
+    env = d2i_PKCS7(NULL, &p, content->length);
+    if (env == NULL || !PKCS7_type_is_enveloped(env)) {
+        rc = SCEP_DECODE_UNDECRYPTABLE;
+        WHY("content is not an EnvelopedData");
+        goto out;
+    }
+    req->cipher_nid = OBJ_obj2nid(env->d.enveloped->enc_data->algorithm->algorithm);
+    if (!cipher_allowed(req->cipher_nid)) {
+        rc = SCEP_DECODE_BAD_ALG;
+        WHY("content cipher %s not supported", OBJ_nid2sn(req->cipher_nid));
+        goto out;
+    }
+    if (!match_recipient(env, ctx->pki->ra_enc_cert)) {
+        rc = SCEP_DECODE_UNDECRYPTABLE;
+        WHY("no RecipientInfo for the RA encryption certificate (0x80090005 Bad Data)");
+        goto out;
+    }
+    out = BIO_new(BIO_s_mem());
+    if (out == NULL ||
+        PKCS7_decrypt(env, ctx->pki->ra_enc_key, ctx->pki->ra_enc_cert, out, PKCS7_BINARY) != 1) {
+        rc = SCEP_DECODE_UNDECRYPTABLE;
+        WHY("cannot decrypt the client's PKCS7 message (0x80090005 Bad Data)");
+        goto out;
+    }
+    BIO_get_mem_ptr(out, &bm);
+    if (bm->length == 0) {
+        rc = SCEP_DECODE_BAD_CONTENT;
+        WHY("empty messageData");
+        goto out;
+    }
+    req->inner = OPENSSL_memdup(bm->data, bm->length);
+    req->inner_len = bm->length;
+    if (req->inner == NULL)
+        goto out;
+
+    if (req->msg_type == SCEP_MSG_PKCSREQ || req->msg_type == SCEP_MSG_RENEWALREQ) {
+        EVP_PKEY *pk;
+        p = req->inner;
+        req->csr = d2i_X509_REQ(NULL, &p, (long)req->inner_len);
+        if (req->csr == NULL) {
+            rc = SCEP_DECODE_BAD_CONTENT;
+            WHY("messageData is not a PKCS#10 request");
+            goto out;
+        }
+        pk = X509_REQ_get0_pubkey(req->csr);
+        if (pk == NULL || X509_REQ_verify(req->csr, pk) != 1) {
+            rc = SCEP_DECODE_BAD_SIGNATURE;
+            WHY("PKCS#10 self-signature does not verify");
+            goto out;
+        }
+        get_challenge(req);
+    }
+    rc = SCEP_DECODE_OK;
+    WHY("ok");
+out:
+    ERR_clear_error();
+    BIO_free(out);
+    PKCS7_free(env);
+    PKCS7_free(p7);
+    return rc;
+}
+
+long scep_decode_get_message(const char *escaped, size_t len, uint8_t *out, size_t outcap)
+{
+    char *tmp;
+    long n, r;
+
+    tmp = OPENSSL_malloc(len + 1);
+    if (tmp == NULL)
+        return -1;
+    n = util_percent_decode(escaped, len, tmp, len + 1);
+    r = n < 0 ? -1 : util_base64_decode(tmp, (size_t)n, out, outcap);
+    OPENSSL_free(tmp);
+    return r;
+}

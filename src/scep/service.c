@@ -1,0 +1,287 @@
+/* service.c - the PKIOperation service: decode, policy, issue, store, reply. */
+#include "ndesmock/scep.h"
+
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/objects.h>
+#include <openssl/pem.h>
+#include <openssl/pkcs7.h>
+#include <openssl/x509v3.h>
+#include <stdio.h>
+#include <string.h>
+
+extern int scep_nid_message_type, scep_nid_pki_status, scep_nid_fail_info,
+    scep_nid_sender_nonce, scep_nid_recipient_nonce, scep_nid_transaction_id;
+
+const char *scep_msg_type_str(int t)
+{
+    switch (t) {
+    case SCEP_MSG_CERTREP: return "CertRep";
+    case SCEP_MSG_RENEWALREQ: return "RenewalReq";
+    case SCEP_MSG_PKCSREQ: return "PKCSReq";
+    case SCEP_MSG_CERTPOLL: return "CertPoll";
+    case SCEP_MSG_GETCERT: return "GetCert";
+    case SCEP_MSG_GETCRL: return "GetCRL";
+    case SCEP_MSG_NONE: return "-";
+    }
+    return "Unknown";
+}
+
+const char *scep_pki_status_str(int s)
+{
+    switch (s) {
+    case SCEP_STATUS_SUCCESS: return "SUCCESS";
+    case SCEP_STATUS_FAILURE: return "FAILURE";
+    case SCEP_STATUS_PENDING: return "PENDING";
+    }
+    return "-";
+}
+
+const char *scep_fail_info_str(int f)
+{
+    switch (f) {
+    case SCEP_FAIL_BADALG: return "badAlg";
+    case SCEP_FAIL_BADMESSAGECHECK: return "badMessageCheck";
+    case SCEP_FAIL_BADREQUEST: return "badRequest";
+    case SCEP_FAIL_BADTIME: return "badTime";
+    case SCEP_FAIL_BADCERTID: return "badCertId";
+    }
+    return "-";
+}
+
+static int reg_oid(const char *oid, const char *sn)
+{
+    int nid = OBJ_txt2nid(oid);
+
+    if (nid == NID_undef)
+        nid = OBJ_create(oid, sn, sn);
+    return nid;
+}
+
+int scep_ctx_init(struct scep_ctx *ctx, const struct config *cfg, struct pki *pki,
+                  struct store *store, char *err, size_t errlen)
+{
+    int i;
+    const char *eol = cfg->caps.crlf ? "\r\n" : "\n";
+
+    memset(ctx, 0, sizeof(*ctx));
+    ctx->cfg = cfg;
+    ctx->pki = pki;
+    ctx->store = store;
+    scep_nid_message_type = reg_oid("2.16.840.1.113733.1.9.2", "scepMessageType");
+    scep_nid_pki_status = reg_oid("2.16.840.1.113733.1.9.3", "scepPkiStatus");
+    scep_nid_fail_info = reg_oid("2.16.840.1.113733.1.9.4", "scepFailInfo");
+    scep_nid_sender_nonce = reg_oid("2.16.840.1.113733.1.9.5", "scepSenderNonce");
+    scep_nid_recipient_nonce = reg_oid("2.16.840.1.113733.1.9.6", "scepRecipientNonce");
+    scep_nid_transaction_id = reg_oid("2.16.840.1.113733.1.9.7", "scepTransactionID");
+    if (scep_nid_transaction_id == NID_undef) {
+        snprintf(err, errlen, "cannot register SCEP OIDs");
+        return -1;
+    }
+    ctx->algs.md_reply = EVP_MD_fetch(NULL, cfg->reply.digest, NULL);
+    ctx->algs.des3 = EVP_CIPHER_fetch(NULL, "DES-EDE3-CBC", NULL);
+    ctx->algs.aes128 = EVP_CIPHER_fetch(NULL, "AES-128-CBC", NULL);
+    ctx->algs.aes192 = EVP_CIPHER_fetch(NULL, "AES-192-CBC", NULL);
+    ctx->algs.aes256 = EVP_CIPHER_fetch(NULL, "AES-256-CBC", NULL);
+    if (!ctx->algs.md_reply || !ctx->algs.des3 || !ctx->algs.aes128 || !ctx->algs.aes192 ||
+        !ctx->algs.aes256) {
+        snprintf(err, errlen, "cannot fetch the SCEP digests and ciphers from OpenSSL");
+        scep_ctx_free(ctx);
+        return -1;
+    }
+    for (i = 0; i < cfg->caps.count; i++) {
+        int n = snprintf(ctx->caps_body + ctx->caps_len, sizeof(ctx->caps_body) - ctx->caps_len,
+                         "%s%s", cfg->caps.items[i], eol);
+        if (n < 0 || (size_t)n >= sizeof(ctx->caps_body) - ctx->caps_len) {
+            snprintf(err, errlen, "GetCACaps list too long");
+            scep_ctx_free(ctx);
+            return -1;
+        }
+        ctx->caps_len += (size_t)n;
+    }
+    return 0;
+}
+
+void scep_ctx_free(struct scep_ctx *ctx)
+{
+    EVP_MD_free((EVP_MD *)ctx->algs.md_reply);
+    EVP_CIPHER_free((EVP_CIPHER *)ctx->algs.des3);
+    EVP_CIPHER_free((EVP_CIPHER *)ctx->algs.aes128);
+    EVP_CIPHER_free((EVP_CIPHER *)ctx->algs.aes192);
+    EVP_CIPHER_free((EVP_CIPHER *)ctx->algs.aes256);
+    memset(&ctx->algs, 0, sizeof(ctx->algs));
+}
+
+void scep_outcome_clear(struct scep_outcome *out)
+{
+    util_buf_free(&out->body);
+}
+
+static int challenge_ok(const struct scep_ctx *ctx, const struct scep_request *req)
+{
+    const char *want;
+    size_t wl;
+
+    switch (ctx->cfg->challenge_policy) {
+    case CHALLENGE_ACCEPT_ANY:
+    case CHALLENGE_NONE:
+        return 1;
+    case CHALLENGE_STATIC:
+        break;
+    }
+    want = ctx->cfg->challenge[0] ? ctx->cfg->challenge : ctx->pki->challenge;
+    wl = strlen(want);
+    return req->has_challenge && strlen(req->challenge) == wl &&
+           CRYPTO_memcmp(req->challenge, want, wl) == 0;
+}
+
+/* A request signed by a certificate this CA issued (renewal, or re-enrollment
+ * signed with the existing certificate) needs no challenge. */
+static int signed_by_issued_cert(const struct scep_ctx *ctx, const struct scep_request *req)
+{
+    EVP_PKEY *ca = X509_get0_pubkey(ctx->pki->ca_cert);
+
+    if (X509_check_issued(ctx->pki->ca_cert, req->signer) != X509_V_OK)
+        return 0;
+    return ca && X509_verify(req->signer, ca) == 1;
+}
+
+/* GetCert: messageData is IssuerAndSerialNumber; look the serial up in the store. */
+static X509 *lookup_issued(const struct scep_ctx *ctx, const struct scep_request *req)
+{
+    const unsigned char *p = req->inner;
+    PKCS7_ISSUER_AND_SERIAL *ias = d2i_PKCS7_ISSUER_AND_SERIAL(NULL, &p, (long)req->inner_len);
+    X509 *c = NULL;
+    char hex[80], path[700];
+    int n;
+    BIO *b;
+
+    if (ias == NULL)
+        return NULL;
+    n = ASN1_STRING_length(ias->serial);
+    if (n > 0 && n <= 32 && X509_NAME_cmp(ias->issuer, ctx->pki->issuer_name) == 0) {
+        util_hex_upper(ASN1_STRING_get0_data(ias->serial), (size_t)n, hex);
+        snprintf(path, sizeof(path), "%s/%s.pem", ctx->store->certs_dir, hex);
+        b = BIO_new_file(path, "r");
+        if (b) {
+            c = PEM_read_bio_X509(b, NULL, NULL, NULL);
+            BIO_free(b);
+        }
+    }
+    ERR_clear_error();
+    PKCS7_ISSUER_AND_SERIAL_free(ias);
+    return c;
+}
+
+static void reply(const struct scep_ctx *ctx, const struct scep_request *req,
+                  struct scep_outcome *out, int status, int fail_info, long hresult, X509 *issued)
+{
+    out->status = status;
+    out->fail_info = status == SCEP_STATUS_FAILURE ? fail_info : SCEP_FAIL_NONE;
+    out->hresult = status == SCEP_STATUS_FAILURE ? hresult : 0;
+    if (scep_certrep_build(ctx, req, status, fail_info, hresult, issued, &out->body) != 0) {
+        out->kind = SCEP_OUT_IIS_500;
+        out->status = SCEP_STATUS_NONE;
+        util_buf_reset(&out->body);
+        snprintf(out->reason, sizeof(out->reason), "cannot build CertRep");
+    }
+}
+
+void scep_pkioperation(const struct scep_ctx *ctx, const uint8_t *msg, size_t len,
+                       struct scep_outcome *out)
+{
+    struct scep_request req;
+    enum scep_decode d;
+    X509 *issued = NULL;
+    char err[128];
+
+    memset(out, 0, sizeof(*out));
+    util_buf_init(&out->body);
+    out->kind = SCEP_OUT_CERTREP;
+    out->status = SCEP_STATUS_NONE;
+    out->fail_info = SCEP_FAIL_NONE;
+
+    d = scep_request_decode(ctx, msg, len, &req, out->reason, sizeof(out->reason));
+    out->msg_type = req.msg_type;
+    snprintf(out->tid, sizeof(out->tid), "%s", req.tid_print);
+    switch (d) {
+    case SCEP_DECODE_MALFORMED:
+    case SCEP_DECODE_UNDECRYPTABLE:
+        out->kind = SCEP_OUT_IIS_500;
+        goto done;
+    case SCEP_DECODE_BAD_SIGNATURE:
+        reply(ctx, &req, out, SCEP_STATUS_FAILURE, SCEP_FAIL_BADMESSAGECHECK,
+              SCEP_HR_NTE_BAD_SIGNATURE, NULL);
+        goto done;
+    case SCEP_DECODE_BAD_ALG:
+        reply(ctx, &req, out, SCEP_STATUS_FAILURE, SCEP_FAIL_BADALG, SCEP_HR_NTE_BAD_ALGID, NULL);
+        goto done;
+    case SCEP_DECODE_BAD_CONTENT:
+        reply(ctx, &req, out, SCEP_STATUS_FAILURE, SCEP_FAIL_BADREQUEST, SCEP_HR_E_INVALIDARG,
+              NULL);
+        goto done;
+    case SCEP_DECODE_OK:
+        break;
+    }
+
+    switch (req.msg_type) {
+    case SCEP_MSG_PKCSREQ:
+    case SCEP_MSG_RENEWALREQ:
+        if (EVP_PKEY_get_base_id(X509_get0_pubkey(req.signer)) != EVP_PKEY_RSA) {
+            /* NDES event 13: it cannot encrypt a response to a non-RSA client. */
+            snprintf(out->reason, sizeof(out->reason), "requester key is not RSA (NDES event 13)");
+            reply(ctx, &req, out, SCEP_STATUS_FAILURE, SCEP_FAIL_BADALG, SCEP_HR_NTE_BAD_ALGID,
+                  NULL);
+            goto done;
+        }
+        if (!signed_by_issued_cert(ctx, &req) && !challenge_ok(ctx, &req)) {
+            snprintf(out->reason, sizeof(out->reason), "%s challenge password (NDES event 29)",
+                     req.has_challenge ? "wrong" : "missing");
+            reply(ctx, &req, out, SCEP_STATUS_FAILURE, ctx->cfg->reply.fail_info_bad_challenge,
+                  SCEP_HR_E_ACCESSDENIED, NULL);
+            goto done;
+        }
+        issued = pki_issue(ctx->pki, ctx->cfg, req.csr, err, sizeof(err));
+        if (issued == NULL || store_put(ctx->store, issued, err, sizeof(err)) != 0) {
+            snprintf(out->reason, sizeof(out->reason), "%s", err);
+            reply(ctx, &req, out, SCEP_STATUS_FAILURE, SCEP_FAIL_BADREQUEST, SCEP_HR_E_INVALIDARG,
+                  NULL);
+            goto done;
+        }
+        pki_serial_hex(issued, out->serial, sizeof(out->serial));
+        snprintf(out->reason, sizeof(out->reason), "issued");
+        reply(ctx, &req, out, SCEP_STATUS_SUCCESS, SCEP_FAIL_NONE, 0, issued);
+        break;
+    case SCEP_MSG_GETCERT:
+        issued = lookup_issued(ctx, &req);
+        if (issued == NULL) {
+            snprintf(out->reason, sizeof(out->reason), "no such certificate");
+            reply(ctx, &req, out, SCEP_STATUS_FAILURE, SCEP_FAIL_BADCERTID, SCEP_HR_E_INVALIDARG,
+                  NULL);
+            goto done;
+        }
+        pki_serial_hex(issued, out->serial, sizeof(out->serial));
+        snprintf(out->reason, sizeof(out->reason), "found");
+        reply(ctx, &req, out, SCEP_STATUS_SUCCESS, SCEP_FAIL_NONE, 0, issued);
+        break;
+    case SCEP_MSG_GETCRL:
+        snprintf(out->reason, sizeof(out->reason), "GetCRL is not supported by NDES");
+        reply(ctx, &req, out, SCEP_STATUS_FAILURE, SCEP_FAIL_BADREQUEST, SCEP_HR_E_INVALIDARG,
+              NULL);
+        break;
+    case SCEP_MSG_CERTPOLL:
+        /* Without a pending request (healthy NDES issues at once) there is nothing to poll. */
+        snprintf(out->reason, sizeof(out->reason), "no pending request for this transaction");
+        reply(ctx, &req, out, SCEP_STATUS_FAILURE, SCEP_FAIL_BADCERTID, SCEP_HR_E_INVALIDARG,
+              NULL);
+        break;
+    default:
+        snprintf(out->reason, sizeof(out->reason), "unsupported messageType %d", req.msg_type);
+        reply(ctx, &req, out, SCEP_STATUS_FAILURE, SCEP_FAIL_BADREQUEST, SCEP_HR_E_INVALIDARG,
+              NULL);
+        break;
+    }
+done:
+    X509_free(issued);
+    scep_request_clear(&req);
+}
