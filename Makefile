@@ -72,8 +72,8 @@ run: deps
 unit: $(TEST_BINS) $(BUILD)/ndesmock
 	$(Q)set -e; for t in $(TEST_BINS); do echo "== $$t"; NDESMOCK_BIN=$(CURDIR)/$(BUILD)/ndesmock $$t --jobs 2; done
 
-integration: $(BUILD)/ndesmock
-	$(Q)NDESMOCK_BIN=$(CURDIR)/$(BUILD)/ndesmock bash tests/integration/run.sh
+integration: $(BUILD)/ndesmock $(BUILD)/scepreq
+	$(Q)NDESMOCK_BIN=$(CURDIR)/$(BUILD)/ndesmock SCEPREQ=$(CURDIR)/$(BUILD)/scepreq bash tests/integration/run.sh
 
 test: test-deps
 	$(Q)$(MAKE) --no-print-directory unit integration
@@ -86,3 +86,7 @@ clean:
 	rm -rf $(BUILD)
 
 -include $(OBJS:.o=.d)
+
+$(BUILD)/scepreq: tests/tools/scepreq.c $(BUILD)/libndesmock.a
+	@$(if $(Q),echo "  TOOL    $@")
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libndesmock.a $(LDLIBS)

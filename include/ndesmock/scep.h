@@ -147,4 +147,56 @@ void scep_pkioperation(const struct scep_ctx *ctx, const uint8_t *msg, size_t le
  * Returns the DER length, or -1 if it is not base64. */
 long scep_decode_get_message(const char *escaped, size_t len, uint8_t *out, size_t outcap);
 
+/* ---- client side (tests, benchmarks, fuzz seeds) ---------------------- */
+
+/* What a SCEP client puts in a pkiMessage. Built with OpenSSL's own PKCS#7
+ * code (not our CertRep writer) so that tests cross-check the two. */
+struct scep_build {
+    int msg_type;
+    X509 *signer;               /* requester's (self-signed) certificate */
+    EVP_PKEY *signer_key;
+    const EVP_MD *md;           /* SignerInfo digest */
+    const EVP_CIPHER *cipher;   /* content encryption */
+    X509 *const *recipients;    /* one RecipientInfo per certificate */
+    int nrecipients;
+    const uint8_t *content;     /* messageData: PKCS#10, IssuerAndSerial, ... */
+    size_t content_len;
+    const char *tid;            /* transactionID (printable) */
+    uint8_t nonce[16];          /* senderNonce */
+};
+
+/* Encodes a pkiMessage into out. Returns 0 or -1. */
+int scep_build_request(const struct scep_build *b, struct util_buf *out);
+
+/* A PKCS#10 for key with subject "CN=cn", an optional challengePassword and
+ * optional subjectAltName (OpenSSL syntax, e.g. "DNS:a.example,IP:10.0.0.1").
+ * Returns a new X509_REQ (caller frees) or NULL. */
+X509_REQ *scep_build_csr(EVP_PKEY *key, const char *cn, const char *challenge, const char *san,
+                         const EVP_MD *md);
+
+/* A throw-away self-signed certificate for key, as clients make. Caller frees. */
+X509 *scep_build_selfsigned(EVP_PKEY *key, const char *cn);
+
+/* Decoded CertRep, for tests and tools. Owned pointers: scep_reply_clear(). */
+struct scep_reply {
+    int msg_type, status, fail_info;
+    long hresult;                 /* 0 when no szOID_ENROLL_SCEP_ERROR */
+    int has_hresult;
+    char tid[129];
+    uint8_t recipient_nonce[64];
+    size_t recipient_nonce_len;
+    int has_signing_time;
+    int sig_alg_nid, digest_nid, cipher_nid;
+    int signature_ok;             /* verified against ra_sign */
+    STACK_OF(X509) *certs;        /* SUCCESS: certificates from the envelope */
+    size_t content_len;           /* length of the encapsulated content */
+};
+void scep_reply_clear(struct scep_reply *r);
+
+/* Parses a CertRep DER, checks its signature with ra_sign, and on SUCCESS
+ * decrypts the envelope with the requester's key. Returns 0 when it could be
+ * parsed (check the fields), -1 when it is not a CertRep at all. */
+int scep_parse_reply(const uint8_t *der, size_t len, X509 *ra_sign, X509 *req_cert,
+                     EVP_PKEY *req_key, struct scep_reply *r);
+
 #endif

@@ -20,7 +20,10 @@ const char *challenge_policy_str(enum challenge_policy p)
 }
 
 static const char *const default_caps[] = {
-    "POSTPKIOperation", "Renewal", "SHA-512", "SHA-256", "SHA-1", "DES3", "AES", "SCEPStandard",
+    /* SHA-384 and AES are what strongSwan 5.9.8 needs (its caps bits are off by one
+     * table: see tests/integration/CLIENTS.md); certmonger takes the first of AES/DES3. */
+    "POSTPKIOperation", "Renewal", "SHA-512", "SHA-384", "SHA-256", "SHA-1", "AES", "DES3",
+    "SCEPStandard",
 };
 
 void config_defaults(struct config *cfg)
