@@ -39,7 +39,7 @@ LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 TEST_SRCS := $(sort $(wildcard tests/unit/*.c))
 TEST_BINS := $(TEST_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all run test unit integration deps test-deps clean lint bench fuzz
+.PHONY: all run test unit integration deps test-deps clean lint bench fuzz check-valgrind
 all: $(BUILD)/ndesmock
 
 deps:
@@ -90,3 +90,13 @@ clean:
 $(BUILD)/scepreq: tests/tools/scepreq.c $(BUILD)/libndesmock.a
 	@$(if $(Q),echo "  TOOL    $@")
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libndesmock.a $(LDLIBS)
+
+bench: all $(BUILD)/scepreq
+	$(Q)sh .ci/install-deps bench
+	$(Q)NDESMOCK_BIN=$(CURDIR)/$(BUILD)/ndesmock SCEPREQ=$(CURDIR)/$(BUILD)/scepreq bash bench/run.sh
+
+fuzz:
+	$(Q)bash fuzz/run.sh $(FUZZ_SECONDS)
+
+check-valgrind: all $(BUILD)/scepreq
+	$(Q)READY_TRIES=1200 SCEP_CLIENT_TIMEOUT=120 NDESMOCK_WRAP="valgrind --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=99 -q" $(MAKE) --no-print-directory integration

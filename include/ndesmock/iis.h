@@ -18,7 +18,17 @@ const struct iis_page *iis_custom_page(int status);
 /* HTTP.sys error pages: 400 (Request Too Long), 414, 503; NULL otherwise. */
 const struct iis_page *iis_httpsys_page(int status);
 
+/* NDES landing page for GET mscep.dll without the Intune connector: UTF-16LE,
+ * no BOM, markup inferred from the admin-page template (NDES-REFERENCE 5.g).
+ * host is the server name shown in the admin URL. */
+const struct iis_page *iis_landing_page(void);
+
+/* Entra App Proxy pages: 504 "This corporate app can't be accessed" (connector
+ * timed out) and "This page can't be displayed" (wrong external URL). The
+ * HTML is inferred (only screenshots are public): see docs/scenarios.md. */
+const struct iis_page *iis_proxy_page(int cant_display);
+
 /* Builds every page; call once before threads start. Returns 0 or -1. */
-int iis_pages_init(void);
+int iis_pages_init(const char *host);
 
 #endif

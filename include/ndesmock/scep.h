@@ -89,6 +89,7 @@ void scep_request_clear(struct scep_request *req);
  * Call once from main before any thread starts. Returns 0 or -1. */
 struct scep_algs {
     const EVP_MD *md_reply;      /* CertRep digest (config reply.digest) */
+    const EVP_MD *sha1, *sha256, *sha512; /* for scenario overrides */
     const EVP_CIPHER *des3, *aes128, *aes192, *aes256;
 };
 
@@ -141,6 +142,27 @@ void scep_outcome_clear(struct scep_outcome *out);
  * store, build the CertRep. Always fills out (never fails). */
 void scep_pkioperation(const struct scep_ctx *ctx, const uint8_t *msg, size_t len,
                        struct scep_outcome *out);
+
+/* What a scenario changes in a PKIOperation. */
+struct scep_opts {
+    int force_status;        /* SCEP_STATUS_NONE (-1): decide as healthy NDES;
+                              * FAILURE/PENDING: answer that once decoded */
+    int fail_info;
+    long hresult;
+    int force_des3;          /* replies always 3DES (old NDES) */
+    const EVP_MD *md;        /* CertRep digest; NULL = the configured one */
+};
+void scep_pkioperation_ex(const struct scep_ctx *ctx, const uint8_t *msg, size_t len,
+                          const struct scep_opts *opts, struct scep_outcome *out);
+
+/* The messageType of a pkiMessage without decrypting it (0 if unreadable).
+ * For scenario rules that match on it. */
+int scep_peek_message_type(const uint8_t *der, size_t len);
+
+/* scep_certrep_build with scenario options (opts may be NULL). */
+int scep_certrep_build_ex(const struct scep_ctx *ctx, const struct scep_request *req, int status,
+                          int fail_info, long hresult, X509 *issued,
+                          const struct scep_opts *opts, struct util_buf *out);
 
 /* Decodes the message of a GET PKIOperation (still percent-escaped as in the
  * query) into DER: escaped, raw '+' and '/', %0A line breaks, base64url.

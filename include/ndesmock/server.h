@@ -7,14 +7,23 @@
 #include <stddef.h>
 
 #include "ndesmock/config.h"
+#include "ndesmock/scenario.h"
 #include "ndesmock/scep.h"
+#include "ndesmock/winlog.h"
 
 struct server;
 
-/* Binds cfg->listen (port 0 picks a free port). cfg and scep must outlive the
- * server. Returns a new server (server_free) or NULL with err set. */
-struct server *server_new(const struct config *cfg, const struct scep_ctx *scep, char *err,
-                          size_t errlen);
+/* What the server borrows; everything must outlive it. */
+struct server_deps {
+    const struct config *cfg;
+    const struct scep_ctx *scep;
+    struct scenario_engine *engine; /* active scenario, counters, rapid-fail */
+    struct winlog *winlog;          /* IIS / HTTPERR / event logs; may be NULL */
+};
+
+/* Binds cfg->listen (port 0 picks a free port). Returns a new server
+ * (server_free) or NULL with err set. */
+struct server *server_new(const struct server_deps *deps, char *err, size_t errlen);
 
 /* The bound address, e.g. "127.0.0.1:41234" or "[::1]:8080". */
 const char *server_address(const struct server *s);
@@ -22,9 +31,9 @@ const char *server_address(const struct server *s);
 /* Starts the worker threads. Returns 0 or -1 with err set. */
 int server_start(struct server *s, char *err, size_t errlen);
 
-/* Blocks until SIGTERM/SIGINT, then stops accepting, lets in-flight requests
- * finish (bounded) and joins the workers. Returns 0. */
-int server_wait(struct server *s);
+/* Stops accepting, lets in-flight requests finish (bounded), joins the
+ * workers. Safe to call twice. */
+void server_stop(struct server *s);
 
 void server_free(struct server *s);
 

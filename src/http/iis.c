@@ -56,13 +56,68 @@ static const struct custom_def httpsys_defs[] = {
 static char httpsys_bodies[NHTTPSYS][512];
 static struct iis_page httpsys_pages[NHTTPSYS];
 
-int iis_pages_init(void)
+static char landing_body[4096];
+static struct iis_page landing_page;
+static char proxy_bodies[2][1600];
+static struct iis_page proxy_pages[2];
+
+static const char LANDING_FMT[] =
+    "<HTML><Head><Meta HTTP-Equiv=\"Content-Type\" Content=\"text/html; charset=UTF-8\">"
+    "<Title>Network Device Enrollment Service</Title></Head><Body BgColor=#FFFFFF><Font "
+    "ID=locPageFont Face=\"Arial\"><Table Border=0 CellSpacing=0 CellPadding=4 Width=100%% "
+    "BgColor=#008080><TR><TD><Font ID=locPageTitleFont Face=\"Arial\" Size=-1 "
+    "Color=#FFFFFF><LocID ID=locMSCertSrv>Network Device Enrollment Service</LocID></Font></TD>"
+    "</TR></Table><P ID=locPageTitle> Network Device Enrollment Service allows you to obtain "
+    "certificates for routers or other network devices using the Simple Certificate Enrollment "
+    "Protocol (SCEP). </P><P> This URL is used by network devices to submit certificate "
+    "requests. <P> To obtain an enrollment challenge password, go to the admin URL. By default, "
+    "the admin URL is <A HREF=http://%s/CertSrv/mscep_admin>http://%s/CertSrv/mscep_admin</A> "
+    "</P> <P ID=locPageDesc> For more information see  <A "
+    "HREF=http://go.microsoft.com/fwlink/?LinkId=67852>Using Network Device Enrollment Service "
+    "</A>. </P></Font></Body></HTML>";
+
+static const char PROXY_FMT[] =
+    "<!DOCTYPE html>\r\n<html>\r\n<head>\r\n<meta charset=\"utf-8\" />\r\n"
+    "<title>%s</title>\r\n</head>\r\n<body>\r\n<h1>%s</h1>\r\n<p>%s</p>\r\n"
+    "<p>Status Code: %s</p>\r\n</body>\r\n</html>\r\n";
+
+int iis_pages_init(const char *host)
 {
     size_t i;
+    char ascii[2048];
+    int n;
+
+    n = snprintf(ascii, sizeof(ascii), LANDING_FMT, host, host);
+    if (n < 0 || (size_t)n * 2 > sizeof(landing_body))
+        return -1;
+    for (i = 0; i < (size_t)n; i++) { /* UTF-16LE of ASCII text */
+        landing_body[2 * i] = ascii[i];
+        landing_body[2 * i + 1] = 0;
+    }
+    landing_page.status = 200;
+    landing_page.reason = "OK";
+    landing_page.body = landing_body;
+    landing_page.len = (size_t)n * 2;
+    n = snprintf(proxy_bodies[0], sizeof(proxy_bodies[0]), PROXY_FMT,
+                 "This corporate app can't be accessed", "This corporate app can't be accessed",
+                 "This corporate app can't be accessed right now. Please try again later. The "
+                 "connector timed out.", "Gateway Timeout");
+    proxy_pages[0].status = 504;
+    proxy_pages[0].reason = "Gateway Timeout";
+    proxy_pages[0].body = proxy_bodies[0];
+    proxy_pages[0].len = (size_t)n;
+    n = snprintf(proxy_bodies[1], sizeof(proxy_bodies[1]), PROXY_FMT,
+                 "This page can't be displayed", "This page can't be displayed",
+                 "Make sure the web address is correct. The external URL of this application "
+                 "is not published by Microsoft Entra application proxy.", "Not Found");
+    proxy_pages[1].status = 404;
+    proxy_pages[1].reason = "Not Found";
+    proxy_pages[1].body = proxy_bodies[1];
+    proxy_pages[1].len = (size_t)n;
 
     for (i = 0; i < NCUSTOM; i++) {
         const struct custom_def *d = &custom_defs[i];
-        int n = snprintf(
+        n = snprintf(
             custom_bodies[i], CUSTOM_MAX,
             "<!DOCTYPE html PUBLIC \"-//W3C//DTD XHTML 1.0 Strict//EN\" "
             "\"http://www.w3.org/TR/xhtml1/DTD/xhtml1-strict.dtd\">\r\n"
@@ -109,7 +164,6 @@ int iis_pages_init(void)
         const struct custom_def *d = &httpsys_defs[i];
         char title[64], h2[64];
         const char *bar = strchr(d->title, '|');
-        int n;
         snprintf(title, sizeof(title), "%.*s", (int)(bar - d->title), d->title);
         snprintf(h2, sizeof(h2), "%s", bar + 1);
         n = snprintf(httpsys_bodies[i], sizeof(httpsys_bodies[i]), HTTPSYS_HEAD, title, h2, d->h3);
@@ -141,4 +195,14 @@ const struct iis_page *iis_httpsys_page(int status)
         if (httpsys_pages[i].status == status)
             return &httpsys_pages[i];
     return NULL;
+}
+
+const struct iis_page *iis_landing_page(void)
+{
+    return &landing_page;
+}
+
+const struct iis_page *iis_proxy_page(int cant_display)
+{
+    return &proxy_pages[cant_display ? 1 : 0];
 }

@@ -1,4 +1,6 @@
-/* server.c - worker threads, listener, IIS-shaped routing and replies. */
+/* server.c - worker threads sharing one listening socket, IIS-shaped routing,
+ * the scenario hook (rules, rapid-fail, HTTP.sys limits) and the transport
+ * faults (crash, close, reset, partial, drip, hang, delay) on raw sockets. */
 #include "ndesmock/server.h"
 #include "ndesmock/iis.h"
 #include "ndesmock/util.h"
@@ -6,16 +8,17 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <event2/listener.h>
 #include <event2/thread.h>
+#include <fnmatch.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +29,9 @@
 
 #define MAX_WORKERS 64
 #define LOG_FLUSH_BYTES 16384
+#define PATH_CAP 2048
+
+struct rawc;
 
 struct worker {
     struct server *srv;
@@ -38,6 +44,8 @@ struct worker {
     struct event *stop_ev;
     struct event *drain_ev;
     struct util_buf log;
+    struct winlog_buf wlb;
+    struct rawc *raws;        /* hijacked connections (faults) */
     long inflight;
     int drain_ticks;
 };
@@ -45,8 +53,12 @@ struct worker {
 struct server {
     const struct config *cfg;
     const struct scep_ctx *scep;
+    struct scenario_engine *engine;
+    struct winlog *winlog;
     int fd;
     char address[300];
+    char s_ip[256];
+    int s_port;
     int nworkers;
     struct worker workers[MAX_WORKERS];
     int started;
@@ -67,6 +79,7 @@ static void log_flush(struct worker *w)
         off += (size_t)n;
     }
     util_buf_reset(&w->log);
+    winlog_flush(w->srv->winlog, &w->wlb);
 }
 
 static void flush_cb(evutil_socket_t fd, short what, void *arg)
@@ -75,17 +88,6 @@ static void flush_cb(evutil_socket_t fd, short what, void *arg)
     (void)what;
     log_flush(arg);
 }
-
-struct access {
-    const char *method;
-    const char *path;
-    const char *operation;
-    int status;
-    int substatus;
-    size_t bytes;
-    const struct scep_outcome *scep;
-    const char *note;
-};
 
 static const char *method_str(enum evhttp_cmd_type t)
 {
@@ -103,101 +105,450 @@ static const char *method_str(enum evhttp_cmd_type t)
     return "?";
 }
 
-static void access_log(struct worker *w, struct evhttp_request *r, const struct access *a,
-                       uint64_t t0)
+/* ---- one request ---- */
+
+enum route { ROUTE_NONE, ROUTE_SCEP, ROUTE_REDIRECT };
+
+enum reply_kind { RK_IIS, RK_HTTPSYS, RK_PROXY };
+
+struct reply {
+    int status;
+    const char *reason;
+    enum reply_kind kind;
+    const char *ctype;        /* NULL = no Content-Type */
+    const void *body;
+    size_t len;
+    struct util_buf own;      /* body storage when built per request */
+    char location[PATH_CAP + 16];
+    int substatus;            /* W3C sc-substatus */
+    long long win32;          /* W3C sc-win32-status */
+    const char *httperr_reason;
+    int no_log;               /* nothing in the W3C/HTTPERR logs (crash, proxy) */
+};
+
+struct rq {
+    struct worker *w;
+    struct evhttp_request *r;
+    uint64_t t0;
+    time_t now;
+    const char *uri;
+    size_t uri_len;
+    char path[PATH_CAP];
+    const char *query;
+    char opbuf[64];
+    const char *op;
+    enum evhttp_cmd_type cmd;
+    enum route route;
+    uint8_t *der;             /* PKIOperation message, owned */
+    long dlen;
+    struct scep_outcome o;
+    int have_o;
+    struct scenario *sc;      /* reference held for the request */
+    const struct sc_rule *rule;
+    char peer[64];
+    int peer_port;
+    const char *note;
+    const char *fault;        /* action taken instead of the healthy answer */
+};
+
+static void access_log(struct rq *q, const struct reply *rep, size_t bytes)
 {
-    char ts[32], peer[64] = "-";
-    time_t now = time(NULL);
+    struct worker *w = q->w;
+    char ts[32];
     struct tm tm;
-    struct evhttp_connection *c = evhttp_request_get_connection(r);
-    char *addr = NULL;
-    ev_uint16_t port = 0;
-    double ms = (double)(util_now_ns() - t0) / 1e6;
-    const struct scep_outcome *o = a->scep;
+    double ms = (double)(util_now_ns() - q->t0) / 1e6;
 
     if (!w->srv->cfg->access_log)
         return;
-    gmtime_r(&now, &tm);
+    gmtime_r(&q->now, &tm);
     strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
-    if (c) {
-        evhttp_connection_get_peer(c, &addr, &port);
-        if (addr)
-            snprintf(peer, sizeof(peer), "%s", addr);
-    }
-    util_buf_appendf(&w->log, "%s %s %s %s op=%s status=%d.%d bytes=%zu ms=%.2f", ts, peer,
-                     a->method, a->path, a->operation ? a->operation : "-", a->status,
-                     a->substatus, a->bytes, ms);
-    if (o)
+    util_buf_appendf(&w->log, "%s %s %s %s op=%s", ts, q->peer, method_str(q->cmd),
+                     q->path[0] ? q->path : "-", q->op ? q->op : "-");
+    if (rep)
+        util_buf_appendf(&w->log, " status=%d.%d bytes=%zu", rep->status, rep->substatus, bytes);
+    else
+        util_buf_appendf(&w->log, " status=- bytes=0");
+    util_buf_appendf(&w->log, " ms=%.2f scenario=%s", ms, q->sc ? q->sc->name : "-");
+    if (q->rule)
+        util_buf_appendf(&w->log, " rule=%s action=%s", q->rule->name, sc_action_str(q->rule->a.type));
+    if (q->have_o)
         util_buf_appendf(&w->log, " msg=%s tid=%s scep=%s fail=%s serial=%s reason=\"%s\"",
-                         scep_msg_type_str(o->msg_type), o->tid[0] ? o->tid : "-",
-                         scep_pki_status_str(o->status), scep_fail_info_str(o->fail_info),
-                         o->serial[0] ? o->serial : "-", o->reason);
-    if (a->note)
-        util_buf_appendf(&w->log, " note=\"%s\"", a->note);
+                         scep_msg_type_str(q->o.msg_type), q->o.tid[0] ? q->o.tid : "-",
+                         scep_pki_status_str(q->o.status), scep_fail_info_str(q->o.fail_info),
+                         q->o.serial[0] ? q->o.serial : "-", q->o.reason);
+    if (q->note)
+        util_buf_appendf(&w->log, " note=\"%s\"", q->note);
     util_buf_append(&w->log, "\n", 1);
     if (w->log.len >= LOG_FLUSH_BYTES)
         log_flush(w);
 }
 
-/* ---- replies ---- */
-
-static void iis_headers(struct worker *w, struct evhttp_request *r, const char *ctype)
+static const char *header_lookup(void *arg, const char *name)
 {
-    struct evkeyvalq *h = evhttp_request_get_output_headers(r);
-
-    if (ctype && *ctype)
-        evhttp_add_header(h, "Content-Type", ctype);
-    evhttp_add_header(h, "Server", w->srv->cfg->server_header);
-    if (w->srv->cfg->powered_by[0])
-        evhttp_add_header(h, "X-Powered-By", w->srv->cfg->powered_by);
+    return evhttp_find_header(evhttp_request_get_input_headers(arg), name);
 }
 
-static void send_body(struct evhttp_request *r, int status, const char *reason, const void *body,
-                      size_t len)
+static void windows_logs(struct rq *q, const struct reply *rep)
+{
+    struct worker *w = q->w;
+    struct server *s = w->srv;
+    unsigned ms = (unsigned)((util_now_ns() - q->t0) / 1000000);
+    int i;
+
+    if (s->winlog == NULL)
+        return;
+    if (q->rule) {
+        for (i = 0; i < q->rule->nevents; i++)
+            winlog_event(&w->wlb, q->now, q->rule->events[i].id, q->rule->events[i].source,
+                         q->rule->events[i].level, q->rule->events[i].message);
+        if (q->rule->extra_log.present) {
+            struct w3c_line x = {0};
+            x.s_ip = s->s_ip;
+            x.method = q->rule->extra_log.method;
+            x.stem = q->rule->extra_log.uri;
+            x.s_port = s->s_port;
+            x.c_ip = "127.0.0.1"; /* the policy module calls the connector locally */
+            x.status = q->rule->extra_log.status;
+            x.substatus = q->rule->extra_log.substatus;
+            x.win32 = q->rule->extra_log.win32;
+            winlog_w3c(&w->wlb, q->now, &x);
+        }
+    }
+    if (rep == NULL || rep->no_log)
+        return;
+    if (rep->kind == RK_HTTPSYS) {
+        struct httperr_line h = {0};
+        char uri[PATH_CAP + 64];
+        snprintf(uri, sizeof(uri), "%.*s", (int)(q->uri_len > 4096 ? 4096 : q->uri_len), q->uri);
+        h.c_ip = q->peer;
+        h.c_port = q->peer_port;
+        h.s_ip = s->s_ip;
+        h.s_port = s->s_port;
+        h.version = "HTTP/1.1";
+        h.method = method_str(q->cmd);
+        h.uri = uri;
+        h.status = rep->status;
+        h.siteid = rep->status == 503 ? 1 : 0;
+        h.reason = rep->httperr_reason;
+        h.queue = rep->status == 503 ? "SCEP" : NULL;
+        winlog_httperr(&w->wlb, q->now, &h);
+    } else if (rep->kind == RK_IIS) {
+        struct w3c_line l = {0};
+        l.s_ip = s->s_ip;
+        l.method = method_str(q->cmd);
+        l.stem = q->path;
+        l.query = q->query;
+        l.s_port = s->s_port;
+        l.c_ip = q->peer;
+        l.user_agent = header_lookup(q->r, "User-Agent");
+        l.referer = header_lookup(q->r, "Referer");
+        l.status = rep->status;
+        l.substatus = rep->substatus;
+        l.win32 = rep->win32;
+        l.time_taken_ms = ms;
+        winlog_w3c(&w->wlb, q->now, &l);
+    }
+}
+
+/* ---- replies ---- */
+
+static void reply_page(struct reply *rep, const struct iis_page *p, enum reply_kind kind)
+{
+    rep->kind = kind;
+    rep->status = p->status;
+    rep->reason = p->reason;
+    rep->body = p->body;
+    rep->len = p->len;
+    rep->ctype = kind == RK_HTTPSYS ? "text/html; charset=us-ascii"
+                 : kind == RK_PROXY ? "text/html; charset=utf-8"
+                                    : "text/html";
+}
+
+static void reply_iis_error(struct reply *rep, int status, int substatus, long long win32)
+{
+    const struct iis_page *p = iis_custom_page(status);
+    static const struct iis_page bare = {0, "Error", "", 0};
+
+    if (p == NULL) {
+        p = &bare;
+        rep->status = status;
+    }
+    reply_page(rep, p, RK_IIS);
+    rep->status = status;
+    rep->substatus = substatus;
+    rep->win32 = win32;
+}
+
+static void reply_httpsys(struct reply *rep, int status, const char *reason)
+{
+    reply_page(rep, iis_httpsys_page(status), RK_HTTPSYS);
+    rep->httperr_reason = reason;
+}
+
+static void reply_ok(struct reply *rep, const char *ctype, const void *body, size_t len)
+{
+    rep->kind = RK_IIS;
+    rep->status = 200;
+    rep->reason = "OK";
+    rep->ctype = ctype;
+    rep->body = body;
+    rep->len = len;
+}
+
+static void add_headers(struct worker *w, struct evkeyvalq *h, const struct reply *rep)
+{
+    if (rep->ctype && *rep->ctype)
+        evhttp_add_header(h, "Content-Type", rep->ctype);
+    if (rep->kind == RK_HTTPSYS) {
+        evhttp_add_header(h, "Server", "Microsoft-HTTPAPI/2.0");
+        evhttp_add_header(h, "Connection", "close");
+        return;
+    }
+    if (rep->kind == RK_IIS) {
+        evhttp_add_header(h, "Server", w->srv->cfg->server_header);
+        if (w->srv->cfg->powered_by[0])
+            evhttp_add_header(h, "X-Powered-By", w->srv->cfg->powered_by);
+    }
+    if (rep->location[0])
+        evhttp_add_header(h, "Location", rep->location);
+}
+
+static void send_reply(struct rq *q, struct reply *rep)
 {
     struct evbuffer *b = evbuffer_new();
 
-    if (b && len)
-        evbuffer_add(b, body, len);
-    evhttp_send_reply(r, status, reason, b);
+    add_headers(q->w, evhttp_request_get_output_headers(q->r), rep);
+    if (b && rep->len)
+        evbuffer_add(b, rep->body, rep->len);
+    evhttp_send_reply(q->r, rep->status, rep->reason, b);
     if (b)
         evbuffer_free(b);
 }
 
-/* An IIS custom error page (status.substatus is only logged, as IIS does). */
-static size_t send_iis_error(struct worker *w, struct evhttp_request *r, int status)
+/* The same reply as raw HTTP/1.1 bytes, for faults that play with the socket. */
+static void render_raw(struct worker *w, const struct reply *rep, struct util_buf *out)
 {
-    const struct iis_page *p = iis_custom_page(status);
+    char date[64];
+    time_t now = time(NULL);
+    struct tm tm;
 
-    iis_headers(w, r, "text/html");
-    if (p == NULL) {
-        send_body(r, status, "Error", NULL, 0);
-        return 0;
+    gmtime_r(&now, &tm);
+    strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    util_buf_appendf(out, "HTTP/1.1 %d %s\r\n", rep->status, rep->reason);
+    if (rep->ctype && *rep->ctype)
+        util_buf_appendf(out, "Content-Type: %s\r\n", rep->ctype);
+    if (rep->kind == RK_HTTPSYS) {
+        util_buf_appendf(out, "Server: Microsoft-HTTPAPI/2.0\r\nDate: %s\r\n", date);
+    } else {
+        if (rep->kind == RK_IIS) {
+            util_buf_appendf(out, "Server: %s\r\n", w->srv->cfg->server_header);
+            if (w->srv->cfg->powered_by[0])
+                util_buf_appendf(out, "X-Powered-By: %s\r\n", w->srv->cfg->powered_by);
+        }
+        util_buf_appendf(out, "Date: %s\r\n", date);
     }
-    send_body(r, status, p->reason, p->body, p->len);
-    return p->len;
+    util_buf_appendf(out, "Connection: close\r\nContent-Length: %zu\r\n\r\n", rep->len);
+    util_buf_append(out, rep->body, rep->len);
 }
 
-/* HTTP.sys answers itself and closes the connection. */
-static size_t send_httpsys_error(struct evhttp_request *r, int status)
-{
-    const struct iis_page *p = iis_httpsys_page(status);
-    struct evkeyvalq *h = evhttp_request_get_output_headers(r);
+/* ---- raw connections (hijacked from evhttp for transport faults) ---- */
 
-    evhttp_add_header(h, "Content-Type", "text/html; charset=us-ascii");
-    evhttp_add_header(h, "Server", "Microsoft-HTTPAPI/2.0");
-    evhttp_add_header(h, "Connection", "close");
-    if (p == NULL) {
-        send_body(r, status, "Error", NULL, 0);
-        return 0;
-    }
-    send_body(r, status, p->reason, p->body, p->len);
-    return p->len;
+enum raw_phase { RAW_DELAY, RAW_SEND, RAW_DRIP, RAW_HANG, RAW_CLOSE, RAW_RESET, RAW_CRASH };
+
+struct rawc {
+    struct worker *w;
+    int fd;
+    struct event *io;
+    struct event *timer;
+    struct util_buf out;
+    size_t pos;
+    long limit;               /* PARTIAL: bytes to send before closing; -1 = all */
+    long chunk;
+    struct timeval interval;
+    enum raw_phase phase, then;
+    double hang_s;
+    struct rawc *next, *prev;
+};
+
+static void free_evcon_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    evhttp_connection_free(arg);
 }
 
-/* ---- routing ---- */
+static void raw_free(struct rawc *c)
+{
+    struct worker *w = c->w;
 
-enum route { ROUTE_NONE, ROUTE_SCEP, ROUTE_REDIRECT };
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        w->raws = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    if (c->io)
+        event_free(c->io);
+    if (c->timer)
+        event_free(c->timer);
+    if (c->fd >= 0)
+        close(c->fd);
+    util_buf_free(&c->out);
+    free(c);
+}
+
+static void raw_reset(struct rawc *c)
+{
+    struct linger l = {1, 0};
+
+    setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
+    raw_free(c);
+}
+
+static void raw_step(struct rawc *c);
+
+static void raw_io_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct rawc *c = arg;
+    char sink[4096];
+
+    if (what & EV_READ) {
+        ssize_t n = recv(fd, sink, sizeof(sink), 0);
+        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+            raw_free(c); /* the client gave up */
+            return;
+        }
+        return;
+    }
+    if (what & EV_WRITE)
+        raw_step(c);
+}
+
+static void raw_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct rawc *c = arg;
+
+    (void)fd;
+    (void)what;
+    if (c->phase == RAW_DELAY) {
+        c->phase = c->then;
+        raw_step(c);
+    } else if (c->phase == RAW_DRIP) {
+        raw_step(c);
+    } else { /* hang deadline */
+        raw_free(c);
+    }
+}
+
+/* Sends what the phase allows; closes when done. */
+static void raw_step(struct rawc *c)
+{
+    size_t want;
+    ssize_t n;
+
+    switch (c->phase) {
+    case RAW_DELAY:
+        return;
+    case RAW_CLOSE:
+    case RAW_CRASH:
+        raw_free(c);
+        return;
+    case RAW_RESET:
+        raw_reset(c);
+        return;
+    case RAW_HANG: {
+        struct timeval tv;
+        event_del(c->io);
+        event_assign(c->io, c->w->base, c->fd, EV_READ | EV_PERSIST, raw_io_cb, c);
+        event_add(c->io, NULL);
+        tv.tv_sec = (time_t)c->hang_s;
+        tv.tv_usec = (suseconds_t)((c->hang_s - (double)tv.tv_sec) * 1e6);
+        evtimer_add(c->timer, &tv);
+        return;
+    }
+    case RAW_SEND:
+    case RAW_DRIP:
+        break;
+    }
+    want = c->out.len - c->pos;
+    if (c->limit >= 0 && (size_t)c->limit < c->out.len)
+        want = (size_t)c->limit > c->pos ? (size_t)c->limit - c->pos : 0;
+    if (c->phase == RAW_DRIP && (size_t)c->chunk < want)
+        want = (size_t)c->chunk;
+    if (want > 0) {
+        n = send(c->fd, c->out.data + c->pos, want, MSG_NOSIGNAL);
+        if (n < 0 && errno != EAGAIN && errno != EINTR) {
+            raw_free(c);
+            return;
+        }
+        if (n > 0)
+            c->pos += (size_t)n;
+    }
+    if (c->pos >= c->out.len || (c->limit >= 0 && c->pos >= (size_t)c->limit)) {
+        shutdown(c->fd, SHUT_WR);
+        raw_free(c);
+        return;
+    }
+    if (c->phase == RAW_DRIP) {
+        evtimer_add(c->timer, &c->interval);
+    } else {
+        event_del(c->io);
+        event_assign(c->io, c->w->base, c->fd, EV_WRITE, raw_io_cb, c);
+        event_add(c->io, NULL);
+    }
+}
+
+/* Takes the connection away from evhttp: the evhttp connection is freed from
+ * a deferred event (never inside its own callback); we keep a dup of the
+ * socket unless the fault only needs it closed. Returns the new raw
+ * connection, or NULL when the socket is already gone. */
+static struct rawc *hijack(struct rq *q, enum raw_phase phase)
+{
+    struct worker *w = q->w;
+    struct evhttp_connection *evcon = evhttp_request_get_connection(q->r);
+    struct bufferevent *bev = evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
+    struct timeval zero = {0, 0};
+    struct rawc *c;
+    int fd = bev ? bufferevent_getfd(bev) : -1;
+
+    if (fd < 0)
+        return NULL;
+    c = calloc(1, sizeof(*c));
+    if (c == NULL)
+        return NULL;
+    c->w = w;
+    c->fd = dup(fd);
+    c->phase = phase;
+    c->limit = -1;
+    util_buf_init(&c->out);
+    bufferevent_disable(bev, EV_READ | EV_WRITE);
+    event_base_once(w->base, -1, EV_TIMEOUT, free_evcon_cb, evcon, &zero);
+    w->inflight--; /* evhttp will not complete this request */
+    c->io = event_new(w->base, c->fd, EV_READ, raw_io_cb, c);
+    c->timer = evtimer_new(w->base, raw_timer_cb, c);
+    c->next = w->raws;
+    if (w->raws)
+        w->raws->prev = c;
+    w->raws = c;
+    if (c->fd < 0 || c->io == NULL || c->timer == NULL) {
+        raw_free(c);
+        return NULL;
+    }
+    return c;
+}
+
+static struct timeval seconds_tv(double s)
+{
+    struct timeval tv;
+
+    if (s < 0)
+        s = 0;
+    tv.tv_sec = (time_t)s;
+    tv.tv_usec = (suseconds_t)((s - (double)tv.tv_sec) * 1e6);
+    return tv;
+}
+
+/* ---- the healthy NDES ---- */
 
 static enum route route_of(const char *path)
 {
@@ -215,6 +566,240 @@ static enum route route_of(const char *path)
     return ROUTE_NONE;
 }
 
+/* Reads the PKIOperation message (POST body or GET message=) into q->der. */
+static void read_message(struct rq *q)
+{
+    q->dlen = -1;
+    if (q->cmd == EVHTTP_REQ_POST) {
+        struct evbuffer *in = evhttp_request_get_input_buffer(q->r);
+        size_t n = evbuffer_get_length(in);
+        q->der = malloc(n ? n : 1);
+        if (q->der && evbuffer_copyout(in, q->der, n) == (ev_ssize_t)n)
+            q->dlen = (long)n;
+    } else {
+        const char *msg;
+        size_t mlen;
+        if (util_query_param(q->query, "message", &msg, &mlen) && mlen > 0) {
+            q->der = malloc(mlen);
+            if (q->der)
+                q->dlen = scep_decode_get_message(msg, mlen, q->der, mlen);
+        }
+        if (q->dlen < 0)
+            q->note = "message is not base64";
+    }
+}
+
+static void caps_body(struct rq *q, struct reply *rep)
+{
+    const struct scep_ctx *sc = q->w->srv->scep;
+    const struct scenario *s = q->sc;
+    const struct config_caps *cc = &q->w->srv->cfg->caps;
+    const char *ctype;
+    int i, crlf;
+
+    if (s == NULL || !s->caps_override) {
+        reply_ok(rep, cc->content_type, sc->caps_body, sc->caps_len);
+        return;
+    }
+    ctype = (s->caps_override & 2) ? s->caps.content_type : cc->content_type;
+    crlf = (s->caps_override & 4) ? s->caps.crlf : cc->crlf;
+    if (s->caps_override & 1) {
+        util_buf_init(&rep->own);
+        for (i = 0; i < s->caps.count; i++)
+            util_buf_appendf(&rep->own, "%s%s", s->caps.items[i], crlf ? "\r\n" : "\n");
+        reply_ok(rep, ctype, rep->own.data, rep->own.len);
+    } else {
+        reply_ok(rep, ctype, sc->caps_body, sc->caps_len);
+    }
+}
+
+static void pkioperation(struct rq *q, struct reply *rep, const struct scep_opts *opts)
+{
+    if (q->der == NULL || q->dlen <= 0) {
+        /* Nothing NDES could decode: mscep.dll fails and IIS answers 500. */
+        reply_iis_error(rep, 500, 0, 0);
+        if (!q->note)
+            q->note = "empty PKIOperation message";
+        return;
+    }
+    scep_pkioperation_ex(q->w->srv->scep, q->der, (size_t)q->dlen, opts, &q->o);
+    q->have_o = 1;
+    if (q->o.kind == SCEP_OUT_IIS_500) {
+        reply_iis_error(rep, 500, 0, 0);
+        return;
+    }
+    reply_ok(rep, "application/x-pki-message", q->o.body.data, q->o.body.len);
+}
+
+static void scenario_opts(struct rq *q, struct scep_opts *o)
+{
+    const struct scep_ctx *ctx = q->w->srv->scep;
+
+    memset(o, 0, sizeof(*o));
+    o->force_status = SCEP_STATUS_NONE;
+    if (q->sc == NULL)
+        return;
+    o->force_des3 = q->sc->reply_des3;
+    if (strcmp(q->sc->reply_digest, "sha1") == 0)
+        o->md = ctx->algs.sha1;
+    else if (strcmp(q->sc->reply_digest, "sha256") == 0)
+        o->md = ctx->algs.sha256;
+    else if (strcmp(q->sc->reply_digest, "sha512") == 0)
+        o->md = ctx->algs.sha512;
+}
+
+/* What a healthy NDES answers (with the scenario's overrides, not its rules). */
+static void healthy(struct rq *q, struct reply *rep)
+{
+    const struct scep_ctx *sc = q->w->srv->scep;
+    struct scep_opts opts;
+
+    switch (q->route) {
+    case ROUTE_NONE:
+        reply_iis_error(rep, 404, 0, 2);
+        return;
+    case ROUTE_REDIRECT:
+        rep->kind = RK_IIS;
+        rep->status = 301;
+        rep->reason = "Moved Permanently";
+        rep->ctype = "text/html; charset=UTF-8";
+        snprintf(rep->location, sizeof(rep->location), "%s/%s%s", q->path, *q->query ? "?" : "",
+                 q->query);
+        return;
+    case ROUTE_SCEP:
+        break;
+    }
+    if (q->cmd != EVHTTP_REQ_GET && q->cmd != EVHTTP_REQ_POST && q->cmd != EVHTTP_REQ_HEAD) {
+        reply_iis_error(rep, 405, 0, 0);
+        return;
+    }
+    if (q->op == NULL || *q->op == '\0') {
+        /* The Intune connector's policy module makes the bare URL answer 403.0. */
+        reply_iis_error(rep, 403, 0, 0);
+        return;
+    }
+    if (strcmp(q->op, "GetCACaps") == 0) {
+        caps_body(q, rep);
+    } else if (strcmp(q->op, "GetCACert") == 0) {
+        reply_ok(rep, "application/x-x509-ca-ra-cert", sc->pki->getcacert_der,
+                 sc->pki->getcacert_len);
+    } else if (strcmp(q->op, "PKIOperation") == 0) {
+        scenario_opts(q, &opts);
+        pkioperation(q, rep, &opts);
+    } else {
+        /* Unknown operation: the policy module intercepts it like the bare URL. */
+        reply_iis_error(rep, 403, 0, 0);
+        q->note = "unknown operation";
+    }
+}
+
+/* ---- scenario actions ---- */
+
+static enum raw_phase phase_of(enum sc_action_type t)
+{
+    switch (t) {
+    case SC_ACT_CRASH: return RAW_CRASH;
+    case SC_ACT_CLOSE: return RAW_CLOSE;
+    case SC_ACT_RESET: return RAW_RESET;
+    case SC_ACT_DRIP: return RAW_DRIP;
+    case SC_ACT_HANG: return RAW_HANG;
+    default: return RAW_SEND;
+    }
+}
+
+static int is_transport(enum sc_action_type t)
+{
+    return t == SC_ACT_CRASH || t == SC_ACT_CLOSE || t == SC_ACT_RESET || t == SC_ACT_PARTIAL ||
+           t == SC_ACT_DRIP || t == SC_ACT_HANG || t == SC_ACT_DELAY;
+}
+
+/* Builds the reply an action gives (for the non-transport part). */
+static void action_reply(struct rq *q, enum sc_action_type t, const struct sc_action *a,
+                         int status, struct reply *rep)
+{
+    struct scep_opts opts;
+
+    switch (t) {
+    case SC_ACT_IIS:
+        reply_iis_error(rep, status, a->substatus, a->win32);
+        break;
+    case SC_ACT_HTTPSYS:
+        reply_httpsys(rep, status == 400 || status == 414 ? status : 503,
+                      a->httperr_reason[0] ? a->httperr_reason : "AppOffline");
+        break;
+    case SC_ACT_PROXY:
+        reply_page(rep, iis_proxy_page(a->proxy_page == SC_PROXY_CANT_DISPLAY), RK_PROXY);
+        rep->status = status ? status : rep->status;
+        rep->no_log = 1; /* App Proxy answers in front of IIS: no IIS line */
+        break;
+    case SC_ACT_LANDING: {
+        const struct iis_page *p = iis_landing_page();
+        reply_ok(rep, "text/html", p->body, p->len);
+        break;
+    }
+    case SC_ACT_CAPS_EMPTY:
+        reply_ok(rep, q->w->srv->cfg->caps.content_type, "", 0);
+        break;
+    case SC_ACT_SCEP:
+        if (q->op && strcmp(q->op, "PKIOperation") == 0) {
+            scenario_opts(q, &opts);
+            opts.force_status = a->pki_status;
+            opts.fail_info = a->fail_info;
+            opts.hresult = a->hresult;
+            if (a->pki_status == SCEP_STATUS_SUCCESS)
+                opts.force_status = SCEP_STATUS_NONE;
+            pkioperation(q, rep, &opts);
+        } else {
+            healthy(q, rep);
+        }
+        break;
+    default:
+        healthy(q, rep);
+        break;
+    }
+}
+
+/* Runs a transport fault on the hijacked socket. Returns 0 if it took over. */
+static int transport_fault(struct rq *q, const struct sc_action *a, struct reply *rep)
+{
+    struct worker *w = q->w;
+    double scale = scenario_engine_time_scale(w->srv->engine);
+    enum sc_action_type t = a->type, then = a->then;
+    struct rawc *c;
+
+    if (t == SC_ACT_CRASH || (t == SC_ACT_DELAY && then == SC_ACT_CRASH)) {
+        /* WAS counts the crash when the worker dies; rapid-fail may stop the pool. */
+        if (t == SC_ACT_CRASH && scenario_record_crash(w->srv->engine))
+            q->note = "rapid-fail protection stopped the application pool";
+    }
+    c = hijack(q, t == SC_ACT_DELAY ? RAW_DELAY : phase_of(t));
+    if (c == NULL)
+        return -1;
+    c->hang_s = (a->seconds > 0 ? a->seconds : w->srv->cfg->request_timeout_s) * scale;
+    c->chunk = a->bytes > 0 ? a->bytes : 1;
+    c->interval = seconds_tv((a->interval_s > 0 ? a->interval_s : 1.0) * scale);
+    if (t == SC_ACT_PARTIAL)
+        c->limit = a->bytes;
+    if (t == SC_ACT_DELAY) {
+        struct timeval tv = seconds_tv(a->seconds * scale);
+        c->then = phase_of(then);
+        if (then == SC_ACT_PARTIAL)
+            c->limit = a->bytes;
+        if (then == SC_ACT_CRASH && scenario_record_crash(w->srv->engine))
+            q->note = "rapid-fail protection stopped the application pool";
+        if (c->then == RAW_SEND || c->then == RAW_DRIP)
+            render_raw(w, rep, &c->out);
+        evtimer_add(c->timer, &tv);
+        return 0;
+    }
+    if (c->phase == RAW_SEND || c->phase == RAW_DRIP)
+        render_raw(w, rep, &c->out);
+    raw_step(c);
+    return 0;
+}
+
+/* ---- the request callback ---- */
+
 static void on_complete(struct evhttp_request *r, void *arg)
 {
     struct worker *w = arg;
@@ -223,150 +808,158 @@ static void on_complete(struct evhttp_request *r, void *arg)
     w->inflight--;
 }
 
-static void handle_pkioperation(struct worker *w, struct evhttp_request *r, const char *query,
-                                struct access *a, struct scep_outcome *o)
+static size_t header_bytes(struct evhttp_request *r, size_t uri_len)
 {
-    const struct config *cfg = w->srv->cfg;
-    uint8_t *der = NULL;
-    long dlen = -1;
+    struct evkeyvalq *h = evhttp_request_get_input_headers(r);
+    struct evkeyval *kv;
+    size_t n = uri_len + 16;
 
-    if (evhttp_request_get_command(r) == EVHTTP_REQ_POST) {
-        struct evbuffer *in = evhttp_request_get_input_buffer(r);
-        size_t n = evbuffer_get_length(in);
-        der = malloc(n ? n : 1);
-        if (der && evbuffer_remove(in, der, n) == (int)n)
-            dlen = (long)n;
-    } else {
-        const char *msg;
-        size_t mlen;
-        if (util_query_param(query, "message", &msg, &mlen) && mlen > 0) {
-            der = malloc(mlen);
-            if (der)
-                dlen = scep_decode_get_message(msg, mlen, der, mlen);
-        }
-        if (dlen < 0)
-            a->note = "message is not base64";
-    }
-    if (der == NULL || dlen <= 0) {
-        /* Nothing NDES could decode: mscep.dll fails and IIS answers 500. */
-        free(der);
-        a->status = 500;
-        a->bytes = send_iis_error(w, r, 500);
-        if (!a->note)
-            a->note = "empty PKIOperation message";
-        return;
-    }
-    scep_pkioperation(w->srv->scep, der, (size_t)dlen, o);
-    free(der);
-    a->scep = o;
-    if (o->kind == SCEP_OUT_IIS_500) {
-        a->status = 500;
-        a->bytes = send_iis_error(w, r, 500);
-        return;
-    }
-    (void)cfg;
-    iis_headers(w, r, "application/x-pki-message");
-    a->status = 200;
-    a->bytes = o->body.len;
-    send_body(r, 200, "OK", o->body.data, o->body.len);
+    for (kv = h->tqh_first; kv; kv = kv->next.tqe_next)
+        n += strlen(kv->key) + strlen(kv->value) + 4;
+    return n;
+}
+
+static unsigned sc_method(enum evhttp_cmd_type c)
+{
+    return c == EVHTTP_REQ_GET ? SC_M_GET : c == EVHTTP_REQ_POST ? SC_M_POST
+                                        : c == EVHTTP_REQ_HEAD  ? SC_M_HEAD
+                                                                : SC_M_OTHER;
 }
 
 static void on_request(struct evhttp_request *r, void *arg)
 {
     struct worker *w = arg;
-    const struct config *cfg = w->srv->cfg;
-    const struct scep_ctx *sc = w->srv->scep;
-    uint64_t t0 = util_now_ns();
-    const char *uri = evhttp_request_get_uri(r);
-    const char *q = strchr(uri, '?');
-    size_t rawpath_len = q ? (size_t)(q - uri) : strlen(uri);
-    const char *query = q ? q + 1 : "";
-    char path[1024], opbuf[64];
-    const char *op = NULL;
-    size_t oplen;
-    enum evhttp_cmd_type cmd = evhttp_request_get_command(r);
-    struct access a;
-    struct scep_outcome o;
-    int scep_used = 0;
+    struct server *s = w->srv;
+    const struct config *cfg = s->cfg;
+    struct rq q;
+    struct reply rep;
+    const char *qm, *op;
+    size_t rawpath_len, oplen, sent = 0;
+    long max_url, max_req;
+    struct evhttp_connection *evcon = evhttp_request_get_connection(r);
+    char *addr = NULL;
+    ev_uint16_t port = 0;
+    enum sc_action_type act = SC_ACT_NONE;
 
-    memset(&a, 0, sizeof(a));
-    memset(&o, 0, sizeof(o));
-    a.method = method_str(cmd);
-    a.path = "-";
+    memset(&q, 0, sizeof(q));
+    memset(&rep, 0, sizeof(rep));
+    q.w = w;
+    q.r = r;
+    q.t0 = util_now_ns();
+    q.now = time(NULL);
+    q.cmd = evhttp_request_get_command(r);
+    q.uri = evhttp_request_get_uri(r);
+    q.uri_len = strlen(q.uri);
+    snprintf(q.peer, sizeof(q.peer), "-");
+    if (evcon) {
+        evhttp_connection_get_peer(evcon, &addr, &port);
+        if (addr)
+            snprintf(q.peer, sizeof(q.peer), "%s", addr);
+        q.peer_port = port;
+    }
     w->inflight++;
     evhttp_request_set_on_complete_cb(r, on_complete, w);
+    q.sc = scenario_engine_acquire(s->engine);
 
-    if ((long)strlen(uri) > cfg->max_url_bytes) {
-        a.path = "(too long)";
-        a.status = 414;
-        a.bytes = send_httpsys_error(r, 414);
-        goto log;
+    qm = strchr(q.uri, '?');
+    rawpath_len = qm ? (size_t)(qm - q.uri) : q.uri_len;
+    q.query = qm ? qm + 1 : "";
+
+    /* HTTP.sys limits first: it answers before IIS sees anything. */
+    max_url = q.sc->max_url_bytes ? q.sc->max_url_bytes : cfg->max_url_bytes;
+    max_req = q.sc->max_request_bytes ? q.sc->max_request_bytes : cfg->max_header_bytes;
+    if ((long)q.uri_len > max_url) {
+        reply_httpsys(&rep, 414, "URL_Length");
+        q.path[0] = '\0';
+        goto send;
     }
-    if (rawpath_len >= sizeof(path) ||
-        util_percent_decode(uri, rawpath_len, path, sizeof(path)) < 0) {
-        a.status = 404;
-        a.bytes = send_iis_error(w, r, 404);
-        goto log;
+    if ((long)header_bytes(r, q.uri_len) > max_req) {
+        reply_httpsys(&rep, 400, "RequestLength");
+        goto send;
     }
-    a.path = path;
-    switch (route_of(path)) {
-    case ROUTE_NONE:
-        a.status = 404;
-        a.bytes = send_iis_error(w, r, 404);
-        goto log;
-    case ROUTE_REDIRECT: {
-        char loc[1200];
-        snprintf(loc, sizeof(loc), "%s/%s%s", path, *query ? "?" : "", query);
-        evhttp_add_header(evhttp_request_get_output_headers(r), "Location", loc);
-        a.status = 301;
-        iis_headers(w, r, "text/html; charset=UTF-8");
-        send_body(r, 301, "Moved Permanently", NULL, 0);
-        goto log;
+    if (rawpath_len >= sizeof(q.path) ||
+        util_percent_decode(q.uri, rawpath_len, q.path, sizeof(q.path)) < 0) {
+        reply_iis_error(&rep, 404, 0, 2);
+        goto send;
     }
-    case ROUTE_SCEP:
-        break;
+    q.route = route_of(q.path);
+    if (util_query_param(q.query, "operation", &op, &oplen) && oplen < sizeof(q.opbuf) &&
+        util_percent_decode(op, oplen, q.opbuf, sizeof(q.opbuf)) >= 0)
+        q.op = q.opbuf;
+
+    /* The SCEP application pool stopped by rapid-fail protection: HTTP.sys 503. */
+    if (fnmatch("/certsrv/mscep*", q.path, FNM_CASEFOLD) == 0 &&
+        scenario_pool_stopped(s->engine)) {
+        reply_httpsys(&rep, 503, "AppOffline");
+        goto send;
     }
-    if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_POST && cmd != EVHTTP_REQ_HEAD) {
-        a.status = 405;
-        a.bytes = send_iis_error(w, r, 405);
-        goto log;
+    /* IIS request filtering, where a scenario sets it. */
+    if (q.sc->max_path && (long)rawpath_len > q.sc->max_path) {
+        reply_iis_error(&rep, 404, 14, 0);
+        goto send;
     }
-    if (util_query_param(query, "operation", &op, &oplen) && oplen < sizeof(opbuf) &&
-        util_percent_decode(op, oplen, opbuf, sizeof(opbuf)) >= 0) {
-        op = opbuf;
-        a.operation = opbuf;
-    } else {
-        op = NULL;
+    if (q.sc->max_query && (long)strlen(q.query) > q.sc->max_query) {
+        reply_iis_error(&rep, 404, 15, 0);
+        goto send;
     }
-    if (op == NULL || *op == '\0') {
-        /* The Intune connector's policy module makes the bare URL answer 403.0. */
-        a.status = 403;
-        a.bytes = send_iis_error(w, r, 403);
-        goto log;
+    if (q.route == ROUTE_SCEP && q.op && strcmp(q.op, "PKIOperation") == 0)
+        read_message(&q);
+    if (q.sc->nrules) {
+        struct sc_request sq;
+        memset(&sq, 0, sizeof(sq));
+        sq.path = q.path;
+        sq.method = sc_method(q.cmd);
+        sq.operation = q.op;
+        sq.uri_len = q.uri_len;
+        sq.header = header_lookup;
+        sq.header_arg = r;
+        if (q.der && q.dlen > 0)
+            sq.message_type = scep_peek_message_type(q.der, (size_t)q.dlen);
+        q.rule = scenario_match(s->engine, q.sc, &sq);
     }
-    if (strcmp(op, "GetCACaps") == 0) {
-        iis_headers(w, r, cfg->caps.content_type);
-        a.status = 200;
-        a.bytes = sc->caps_len;
-        send_body(r, 200, "OK", sc->caps_body, sc->caps_len);
-    } else if (strcmp(op, "GetCACert") == 0) {
-        iis_headers(w, r, "application/x-x509-ca-ra-cert");
-        a.status = 200;
-        a.bytes = sc->pki->getcacert_len;
-        send_body(r, 200, "OK", sc->pki->getcacert_der, sc->pki->getcacert_len);
-    } else if (strcmp(op, "PKIOperation") == 0) {
-        handle_pkioperation(w, r, query, &a, &o);
-        scep_used = 1;
-    } else {
-        /* Unknown operation: the policy module intercepts it like the bare URL. */
-        a.status = 403;
-        a.bytes = send_iis_error(w, r, 403);
-        a.note = "unknown operation";
+    if (q.rule) {
+        const struct sc_action *a = &q.rule->a;
+        act = a->type;
+        if (act == SC_ACT_DELAY) {
+            if (a->then == SC_ACT_NONE || a->then == SC_ACT_PARTIAL || a->then == SC_ACT_DRIP)
+                healthy(&q, &rep);
+            else
+                action_reply(&q, a->then, a, a->then_status, &rep);
+        } else if (act == SC_ACT_PARTIAL || act == SC_ACT_DRIP) {
+            healthy(&q, &rep);
+        } else if (!is_transport(act)) {
+            action_reply(&q, act, a, a->status, &rep);
+        }
+        if (is_transport(act)) {
+            if (act == SC_ACT_CRASH || act == SC_ACT_CLOSE || act == SC_ACT_RESET ||
+                act == SC_ACT_HANG)
+                rep.no_log = 1;
+            q.fault = sc_action_str(act);
+            if (transport_fault(&q, a, &rep) == 0) {
+                windows_logs(&q, (act == SC_ACT_DELAY || act == SC_ACT_PARTIAL ||
+                                  act == SC_ACT_DRIP) ? &rep : NULL);
+                access_log(&q, rep.status ? &rep : NULL, 0);
+                goto done;
+            }
+            /* the socket was already gone: nothing to send */
+            goto done;
+        }
+        goto send;
     }
-log:
-    access_log(w, r, &a, t0);
-    if (scep_used)
-        scep_outcome_clear(&o);
+    healthy(&q, &rep);
+send:
+    if (rep.status == 0)
+        reply_iis_error(&rep, 500, 0, 0);
+    sent = rep.len;
+    send_reply(&q, &rep);
+    windows_logs(&q, &rep);
+    access_log(&q, &rep, sent);
+done:
+    if (q.have_o)
+        scep_outcome_clear(&q.o);
+    util_buf_free(&rep.own);
+    free(q.der);
+    scenario_release(q.sc);
 }
 
 /* ---- threads and lifecycle ---- */
@@ -403,6 +996,8 @@ static void *worker_main(void *arg)
     struct worker *w = arg;
 
     event_base_dispatch(w->base);
+    while (w->raws)
+        raw_free(w->raws);
     log_flush(w);
     return NULL;
 }
@@ -412,6 +1007,7 @@ static int worker_init(struct worker *w, char *err, size_t errlen)
     const struct config *cfg = w->srv->cfg;
     struct timeval flush_tv = {0, 200000};
     struct timeval to;
+    double scale = scenario_engine_time_scale(w->srv->engine);
     size_t hdr_max = (size_t)(cfg->max_url_bytes > cfg->max_header_bytes ? cfg->max_url_bytes
                                                                          : cfg->max_header_bytes);
 
@@ -429,8 +1025,9 @@ static int worker_init(struct worker *w, char *err, size_t errlen)
     evhttp_set_allowed_methods(w->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
                                             EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
                                             EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
-    to.tv_sec = (time_t)cfg->request_timeout_s;
-    to.tv_usec = (suseconds_t)((cfg->request_timeout_s - (double)to.tv_sec) * 1e6);
+    to = seconds_tv(cfg->request_timeout_s * scale);
+    if (to.tv_sec == 0 && to.tv_usec < 1000)
+        to.tv_usec = 1000;
     evhttp_set_timeout_tv(w->http, &to);
     evhttp_set_gencb(w->http, on_request, w);
     w->listener = evconnlistener_new(w->base, NULL, NULL, LEV_OPT_CLOSE_ON_EXEC, 0, w->srv->fd);
@@ -447,10 +1044,10 @@ fail:
     return -1;
 }
 
-struct server *server_new(const struct config *cfg, const struct scep_ctx *scep, char *err,
-                          size_t errlen)
+struct server *server_new(const struct server_deps *deps, char *err, size_t errlen)
 {
     struct server *s = calloc(1, sizeof(*s));
+    const struct config *cfg = deps->cfg;
     struct addrinfo hints, *ai = NULL;
     char host[CONFIG_STR], portstr[16], hbuf[256];
     int port, one = 1;
@@ -463,7 +1060,9 @@ struct server *server_new(const struct config *cfg, const struct scep_ctx *scep,
     }
     s->fd = -1;
     s->cfg = cfg;
-    s->scep = scep;
+    s->scep = deps->scep;
+    s->engine = deps->engine;
+    s->winlog = deps->winlog;
     if (config_parse_hostport(cfg->listen, host, sizeof(host), &port) != 0) {
         snprintf(err, errlen, "bad listen address '%s' (want HOST:PORT or [V6]:PORT)", cfg->listen);
         goto fail;
@@ -499,6 +1098,8 @@ struct server *server_new(const struct config *cfg, const struct scep_ctx *scep,
     }
     snprintf(s->address, sizeof(s->address), ss.ss_family == AF_INET6 ? "[%s]:%s" : "%s:%s", hbuf,
              portstr);
+    snprintf(s->s_ip, sizeof(s->s_ip), "%s", hbuf);
+    s->s_port = atoi(portstr);
     freeaddrinfo(ai);
     return s;
 fail:
@@ -530,7 +1131,6 @@ int server_start(struct server *s, char *err, size_t errlen)
     for (i = 0; i < s->nworkers; i++) {
         if (pthread_create(&s->workers[i].thread, NULL, worker_main, &s->workers[i]) != 0) {
             snprintf(err, errlen, "pthread_create: %s", strerror(errno));
-            s->nworkers = i;
             return -1;
         }
         s->started = i + 1;
@@ -538,22 +1138,15 @@ int server_start(struct server *s, char *err, size_t errlen)
     return 0;
 }
 
-int server_wait(struct server *s)
+void server_stop(struct server *s)
 {
-    sigset_t set;
-    int sig = 0, i;
+    int i;
 
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    while (sigwait(&set, &sig) != 0)
-        ;
     for (i = 0; i < s->started; i++)
         event_active(s->workers[i].stop_ev, EV_READ, 0);
     for (i = 0; i < s->started; i++)
         pthread_join(s->workers[i].thread, NULL);
     s->started = 0;
-    return 0;
 }
 
 void server_free(struct server *s)
@@ -562,10 +1155,7 @@ void server_free(struct server *s)
 
     if (s == NULL)
         return;
-    for (i = 0; i < s->started; i++) {
-        event_active(s->workers[i].stop_ev, EV_READ, 0);
-        pthread_join(s->workers[i].thread, NULL);
-    }
+    server_stop(s);
     for (i = 0; i < s->nworkers; i++) {
         struct worker *w = &s->workers[i];
         if (w->flush_ev)
@@ -579,6 +1169,7 @@ void server_free(struct server *s)
         if (w->base)
             event_base_free(w->base);
         util_buf_free(&w->log);
+        winlog_buf_free(&w->wlb);
     }
     if (s->fd >= 0)
         close(s->fd);

@@ -2,9 +2,14 @@
 #include "ndesmock/config.h"
 #include "ndesmock/iis.h"
 #include "ndesmock/pki.h"
+#include "ndesmock/scenario.h"
 #include "ndesmock/scep.h"
 #include "ndesmock/server.h"
 #include "ndesmock/store.h"
+#include "ndesmock/winlog.h"
+
+#include <dirent.h>
+#include <libgen.h>
 
 #include <errno.h>
 #include <event2/thread.h>
@@ -41,6 +46,16 @@ static void usage(FILE *f)
 "                          challenge, pid, state_dir, ca_cert_path,\n"
 "                          ca_md5_thumbprint, scenario and version\n"
 "  -t, --threads N         worker threads (default: one per core)\n"
+"  -S, --scenario NAME|PATH  start with this scenario (default healthy); a value\n"
+"                          with '/' or ending in .cfg is a file, otherwise NAME.cfg\n"
+"                          in the scenarios directory ('healthy' is also built in)\n"
+"      --scenarios-dir DIR where scenario names are looked up (default: the\n"
+"                          scenarios/ folder of the installation)\n"
+"      --time-scale F      multiply every scenario delay and server timeout by F\n"
+"                          (e.g. 0.01 plays an 85 s gateway timeout in 0.85 s)\n"
+"      --seed N            seed for scenario probabilities (same seed, same run)\n"
+"      --check FILE        validate a scenario file and exit (0 valid, 2 invalid)\n"
+"      --list-scenarios    print the shipped scenarios with a one-line summary\n"
 "      --generate-pki      create the lab PKI in the state directory and exit\n"
 "  -h, --help              show this help and exit\n"
 "  -V, --version           show the version and exit\n"
@@ -49,14 +64,18 @@ static void usage(FILE *f)
 "/cgi-bin/pkiclient.exe with operation=GetCACaps, GetCACert or PKIOperation\n"
 "(GET or POST). Paths are case-insensitive, as on IIS.\n"
 "\n"
-"Signals: SIGTERM or SIGINT finish in-flight requests and exit 0.\n"
+"Signals: SIGTERM or SIGINT finish in-flight requests and exit 0; SIGHUP\n"
+"reloads the current scenario file (an invalid file keeps the old one).\n"
+"Logs: one access line per request on stderr; IIS W3C log in\n"
+"STATE/logs/W3SVC1/, HTTP.sys errors in STATE/logs/HTTPERR/, simulated\n"
+"Windows events in STATE/logs/events.log.\n"
 "Exit status: 0 clean stop; 1 runtime failure (e.g. the port is busy, the\n"
 "state directory is unwritable); 2 usage or configuration error (reported\n"
 "as FILE:LINE: reason).\n");
 }
 
 static int write_ready_file(const char *path, const char *url, const char *challenge,
-                            const struct config *cfg, const struct pki *pki)
+                            const struct config *cfg, const struct pki *pki, const char *scenario)
 {
     char tmp[PATH_MAX + 16], absstate[PATH_MAX];
     json_t *o = json_object();
@@ -74,7 +93,7 @@ static int write_ready_file(const char *path, const char *url, const char *chall
                             json_string(realpath(pki->ca_cert_path, abs) ? abs : pki->ca_cert_path));
     }
     json_object_set_new(o, "ca_md5_thumbprint", json_string(pki->ca_md5));
-    json_object_set_new(o, "scenario", json_string("healthy"));
+    json_object_set_new(o, "scenario", json_string(scenario));
     json_object_set_new(o, "version", json_string(NDESMOCK_VERSION));
     snprintf(tmp, sizeof(tmp), "%s.tmp%ld", path, (long)getpid());
     if (json_dump_file(o, tmp, JSON_INDENT(2) | JSON_SORT_KEYS) == 0 && rename(tmp, path) == 0)
@@ -82,6 +101,75 @@ static int write_ready_file(const char *path, const char *url, const char *chall
     else
         unlink(tmp);
     json_decref(o);
+    return rc;
+}
+
+/* The scenarios folder of the installation: next to the binary's parent
+ * (build/ndesmock -> scenarios/), else ./scenarios. */
+static void default_scenarios_dir(char *out, size_t cap)
+{
+    char exe[PATH_MAX], probe[PATH_MAX + 32];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    struct stat st;
+
+    if (n > 0) {
+        exe[n] = '\0';
+        snprintf(probe, sizeof(probe), "%s/../scenarios", dirname(exe));
+        if (stat(probe, &st) == 0 && S_ISDIR(st.st_mode) && realpath(probe, out)) {
+            (void)cap;
+            return;
+        }
+    }
+    snprintf(out, cap, "scenarios");
+}
+
+static struct scenario *load_scenario(const char *arg, const char *dir, const char *state,
+                                      char *path, size_t pathcap)
+{
+    struct sc_errors errs;
+    struct scenario *sc;
+    char msg[4096];
+
+    if (scenario_resolve(arg, dir, path, pathcap) != 0) {
+        fprintf(stderr, "ndesmock: bad scenario name '%s'\n", arg);
+        return NULL;
+    }
+    if (path[0] == '\0')
+        return scenario_healthy();
+    sc = scenario_load_file(path, dir, state, &errs);
+    if (sc == NULL) {
+        scenario_errors_format(&errs, msg, sizeof(msg));
+        fprintf(stderr, "%s\n", msg);
+    }
+    return sc;
+}
+
+static int list_scenarios(const char *dir, const char *state)
+{
+    struct dirent **ents = NULL;
+    int n = scandir(dir, &ents, NULL, alphasort), i, rc = 0;
+
+    if (n < 0) {
+        fprintf(stderr, "ndesmock: %s: %s\n", dir, strerror(errno));
+        return EXIT_RUNTIME;
+    }
+    for (i = 0; i < n; i++) {
+        size_t l = strlen(ents[i]->d_name);
+        if (l > 4 && strcmp(ents[i]->d_name + l - 4, ".cfg") == 0) {
+            char path[PATH_MAX + 300];
+            struct sc_errors errs;
+            struct scenario *sc;
+            snprintf(path, sizeof(path), "%s/%s", dir, ents[i]->d_name);
+            sc = scenario_load_file(path, dir, state, &errs);
+            printf("%-42s %s\n", sc ? sc->name : ents[i]->d_name,
+                   sc ? sc->summary : "(invalid: run --check)");
+            if (sc == NULL)
+                rc = EXIT_USAGE;
+            scenario_release(sc);
+        }
+        free(ents[i]);
+    }
+    free(ents);
     return rc;
 }
 
@@ -103,6 +191,9 @@ int main(int argc, char **argv)
         {"state-dir", required_argument, NULL, 's'}, {"ready-file", required_argument, NULL, 'r'},
         {"threads", required_argument, NULL, 't'}, {"generate-pki", no_argument, NULL, 'G'},
         {"help", no_argument, NULL, 'h'},          {"version", no_argument, NULL, 'V'},
+        {"scenario", required_argument, NULL, 'S'}, {"scenarios-dir", required_argument, NULL, 'D'},
+        {"time-scale", required_argument, NULL, 'T'}, {"seed", required_argument, NULL, 'E'},
+        {"check", required_argument, NULL, 'C'},   {"list-scenarios", no_argument, NULL, 'L'},
         {NULL, 0, NULL, 0},
     };
     struct config cfg;
@@ -113,10 +204,19 @@ int main(int argc, char **argv)
     const char *config_path = NULL, *listen_arg = NULL, *state_arg = NULL, *ready = NULL;
     int threads_arg = -1, generate_only = 0, c, rc = EXIT_RUNTIME;
     char err[512], url[400];
-    const char *challenge = NULL;
+    const char *challenge = NULL, *scenario_arg = "healthy", *check_file = NULL;
+    char scenarios_dir[PATH_MAX], scenario_path[PATH_MAX];
+    double time_scale = 1.0;
+    unsigned long long seed = 0;
+    int list_only = 0;
+    struct scenario *sc = NULL;
+    struct scenario_engine *engine = NULL;
+    struct winlog *wl = NULL;
+    struct server_deps deps;
     sigset_t set;
 
     memset(&pki, 0, sizeof(pki));
+    scenarios_dir[0] = '\0';
     memset(&sctx, 0, sizeof(sctx));
     store.index_fd = -1;
     while ((c = getopt_long(argc, argv, "c:l:s:r:t:hV", opts, NULL)) != -1) {
@@ -136,6 +236,34 @@ int main(int argc, char **argv)
             break;
         }
         case 'G': generate_only = 1; break;
+        case 'S': scenario_arg = optarg; break;
+        case 'D':
+            if (strlen(optarg) >= sizeof(scenarios_dir)) {
+                fprintf(stderr, "ndesmock: --scenarios-dir path too long\n");
+                return EXIT_USAGE;
+            }
+            snprintf(scenarios_dir, sizeof(scenarios_dir), "%s", optarg);
+            break;
+        case 'T': {
+            char *end;
+            time_scale = strtod(optarg, &end);
+            if (*end || !(time_scale > 0) || time_scale > 1000) {
+                fprintf(stderr, "ndesmock: --time-scale wants a number > 0 (at most 1000)\n");
+                return EXIT_USAGE;
+            }
+            break;
+        }
+        case 'E': {
+            char *end;
+            seed = strtoull(optarg, &end, 10);
+            if (*end || *optarg == '\0') {
+                fprintf(stderr, "ndesmock: --seed wants a non-negative integer\n");
+                return EXIT_USAGE;
+            }
+            break;
+        }
+        case 'C': check_file = optarg; break;
+        case 'L': list_only = 1; break;
         case 'h': usage(stdout); return EXIT_OK;
         case 'V': printf("ndesmock %s\n", NDESMOCK_VERSION); return EXIT_OK;
         default: usage(stderr); return EXIT_USAGE;
@@ -172,19 +300,35 @@ int main(int argc, char **argv)
     }
     if (threads_arg > 0)
         cfg.threads = threads_arg;
+    if (scenarios_dir[0] == '\0')
+        default_scenarios_dir(scenarios_dir, sizeof(scenarios_dir));
+    if (check_file || list_only) {
+        OSSL_PROVIDER_load(NULL, "default");
+        if (list_only)
+            return list_scenarios(scenarios_dir, cfg.state_dir);
+        sc = load_scenario(check_file, scenarios_dir, cfg.state_dir, scenario_path,
+                           sizeof(scenario_path));
+        if (sc == NULL)
+            return EXIT_USAGE;
+        printf("%s: valid scenario '%s' (%d rules)\n", scenario_path[0] ? scenario_path : check_file,
+               sc->name, sc->nrules);
+        scenario_release(sc);
+        return EXIT_OK;
+    }
 
     signal(SIGPIPE, SIG_IGN);
     /* Signals are taken by sigwait() in the main thread only. */
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
 
     if (load_providers() != 0) {
         fprintf(stderr, "ndesmock: cannot load the OpenSSL default and legacy providers\n");
         return EXIT_RUNTIME;
     }
-    if (evthread_use_pthreads() != 0 || iis_pages_init() != 0) {
+    if (evthread_use_pthreads() != 0 || iis_pages_init(cfg.pki.host_name) != 0) {
         fprintf(stderr, "ndesmock: initialisation failed\n");
         return EXIT_RUNTIME;
     }
@@ -203,11 +347,27 @@ int main(int argc, char **argv)
         goto out;
     }
     if (store_open(&store, cfg.state_dir, err, sizeof(err)) != 0 ||
-        scep_ctx_init(&sctx, &cfg, &pki, &store, err, sizeof(err)) != 0) {
+        scep_ctx_init(&sctx, &cfg, &pki, &store, err, sizeof(err)) != 0 ||
+        (wl = winlog_open(cfg.state_dir, err, sizeof(err))) == NULL) {
         fprintf(stderr, "ndesmock: %s\n", err);
         goto out;
     }
-    srv = server_new(&cfg, &sctx, err, sizeof(err));
+    sc = load_scenario(scenario_arg, scenarios_dir, cfg.state_dir, scenario_path,
+                       sizeof(scenario_path));
+    if (sc == NULL) {
+        rc = EXIT_USAGE;
+        goto out;
+    }
+    engine = scenario_engine_new(sc, time_scale, seed);
+    if (engine == NULL) {
+        scenario_release(sc);
+        goto out;
+    }
+    deps.cfg = &cfg;
+    deps.scep = &sctx;
+    deps.engine = engine;
+    deps.winlog = wl;
+    srv = server_new(&deps, err, sizeof(err));
     if (srv == NULL || server_start(srv, err, sizeof(err)) != 0) {
         fprintf(stderr, "ndesmock: %s\n", err);
         goto out;
@@ -218,18 +378,44 @@ int main(int argc, char **argv)
     fprintf(stderr,
             "ndesmock %s: SCEP at %s\n"
             "  challenge policy %s%s%s\n"
-            "  state %s, CA %s (MD5 %s)\n",
+            "  state %s, CA %s (MD5 %s)\n"
+            "  scenario %s (%s)\n",
             NDESMOCK_VERSION, url, challenge_policy_str(cfg.challenge_policy),
             challenge ? ", static challenge " : "", challenge ? challenge : "", cfg.state_dir,
-            pki.ca_cert_path, pki.ca_md5);
-    if (ready && write_ready_file(ready, url, challenge, &cfg, &pki) != 0) {
+            pki.ca_cert_path, pki.ca_md5, sc->name, sc->source);
+    if (ready && write_ready_file(ready, url, challenge, &cfg, &pki, sc->name) != 0) {
         fprintf(stderr, "ndesmock: %s: cannot write ready file: %s\n", ready, strerror(errno));
         goto out;
     }
-    server_wait(srv);
+    for (;;) {
+        int sig = 0;
+        if (sigwait(&set, &sig) != 0)
+            continue;
+        if (sig != SIGHUP)
+            break;
+        if (scenario_path[0]) {
+            /* SIGHUP: reload the current file now; an invalid file keeps the old one. */
+            char p2[PATH_MAX];
+            struct scenario *n = load_scenario(scenario_path, scenarios_dir, cfg.state_dir, p2,
+                                               sizeof(p2));
+            if (n) {
+                fprintf(stderr, "ndesmock: SIGHUP: scenario '%s' reloaded from %s\n", n->name,
+                        scenario_path);
+                scenario_engine_switch(engine, n);
+            } else {
+                fprintf(stderr, "ndesmock: SIGHUP: reload failed, keeping the current scenario\n");
+            }
+        } else {
+            scenario_engine_reset(engine);
+            fprintf(stderr, "ndesmock: SIGHUP: built-in scenario reset\n");
+        }
+    }
+    server_stop(srv);
     rc = EXIT_OK;
 out:
     server_free(srv);
+    scenario_engine_free(engine);
+    winlog_free(wl);
     scep_ctx_free(&sctx);
     if (store.index_fd >= 0)
         store_close(&store);

@@ -62,8 +62,10 @@ static int span_cmp(const void *a, const void *b)
     return x->len < y->len ? -1 : x->len > y->len;
 }
 
-static const EVP_CIPHER *reply_cipher(const struct scep_ctx *ctx, int nid)
+static const EVP_CIPHER *reply_cipher(const struct scep_ctx *ctx, int nid, int force_des3)
 {
+    if (force_des3)
+        return ctx->algs.des3;
     switch (nid) {
     case NID_aes_128_cbc: return ctx->algs.aes128;
     case NID_aes_192_cbc: return ctx->algs.aes192;
@@ -74,7 +76,7 @@ static const EVP_CIPHER *reply_cipher(const struct scep_ctx *ctx, int nid)
 
 /* EnvelopedData, to the requester's certificate, holding a certs-only PKCS#7. */
 static int envelope(const struct scep_ctx *ctx, const struct scep_request *req, X509 *issued,
-                    struct util_buf *out)
+                    int force_des3, struct util_buf *out)
 {
     X509 *certs[3];
     int n = 0, rc = -1, l;
@@ -97,7 +99,7 @@ static int envelope(const struct scep_ctx *ctx, const struct scep_request *req, 
     rcpt = sk_X509_new_null();
     if (in == NULL || rcpt == NULL || !sk_X509_push(rcpt, req->signer))
         goto out;
-    p7 = PKCS7_encrypt(rcpt, in, reply_cipher(ctx, req->cipher_nid), PKCS7_BINARY);
+    p7 = PKCS7_encrypt(rcpt, in, reply_cipher(ctx, req->cipher_nid, force_des3), PKCS7_BINARY);
     if (p7 == NULL)
         goto out;
     l = i2d_PKCS7(p7, NULL);
@@ -117,10 +119,17 @@ out:
 int scep_certrep_build(const struct scep_ctx *ctx, const struct scep_request *req, int status,
                        int fail_info, long hresult, X509 *issued, struct util_buf *out)
 {
+    return scep_certrep_build_ex(ctx, req, status, fail_info, hresult, issued, NULL, out);
+}
+
+int scep_certrep_build_ex(const struct scep_ctx *ctx, const struct scep_request *req, int status,
+                          int fail_info, long hresult, X509 *issued,
+                          const struct scep_opts *opts, struct util_buf *out)
+{
     struct util_buf content, attrs, tbs, sig;
     struct span sp[MAX_ATTRS];
     int nsp = 0, i, rc = -1;
-    const EVP_MD *md = ctx->algs.md_reply;
+    const EVP_MD *md = opts && opts->md ? opts->md : ctx->algs.md_reply;
     const uint8_t *doid;
     size_t dlen, at, sd, si, siglen = 0;
     uint8_t mdv[EVP_MAX_MD_SIZE], nonce[16];
@@ -136,7 +145,7 @@ int scep_certrep_build(const struct scep_ctx *ctx, const struct scep_request *re
         goto out;
 
     if (status == SCEP_STATUS_SUCCESS) {
-        if (issued == NULL || envelope(ctx, req, issued, &content) != 0)
+        if (issued == NULL || envelope(ctx, req, issued, opts && opts->force_des3, &content) != 0)
             goto out;
     } else {
         static const uint8_t zero = 0;

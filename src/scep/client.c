@@ -234,7 +234,7 @@ int scep_parse_reply(const uint8_t *der, size_t len, X509 *ra_sign, X509 *req_ce
         BUF_MEM *bm;
         p = content->data;
         env = d2i_PKCS7(NULL, &p, content->length);
-        if (env == NULL || !PKCS7_type_is_enveloped(env))
+        if (env == NULL || !PKCS7_type_is_enveloped(env) || env->d.enveloped == NULL)
             goto out;
         r->cipher_nid = OBJ_obj2nid(env->d.enveloped->enc_data->algorithm->algorithm);
         out = BIO_new(BIO_s_mem());
@@ -243,7 +243,7 @@ int scep_parse_reply(const uint8_t *der, size_t len, X509 *ra_sign, X509 *req_ce
         BIO_get_mem_ptr(out, &bm);
         p = (const unsigned char *)bm->data;
         inner = d2i_PKCS7(NULL, &p, (long)bm->length);
-        if (inner && PKCS7_type_is_signed(inner) && inner->d.sign->cert) {
+        if (inner && PKCS7_type_is_signed(inner) && inner->d.sign && inner->d.sign->cert) {
             int i;
             r->certs = sk_X509_new_null();
             for (i = 0; r->certs && i < sk_X509_num(inner->d.sign->cert); i++) {

@@ -212,7 +212,9 @@ enum scep_decode scep_request_decode(const struct scep_ctx *ctx, const uint8_t *
 
     p = content->data;
     env = d2i_PKCS7(NULL, &p, content->length);
-    if (env == NULL || !PKCS7_type_is_enveloped(env)) {
+    /* The [0] content of a ContentInfo is OPTIONAL in OpenSSL's template: an
+     * envelopedData OID alone decodes with d.enveloped == NULL. */
+    if (env == NULL || !PKCS7_type_is_enveloped(env) || env->d.enveloped == NULL) {
         rc = SCEP_DECODE_UNDECRYPTABLE;
         WHY("content is not an EnvelopedData");
         goto out;

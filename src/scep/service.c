@@ -79,11 +79,15 @@ int scep_ctx_init(struct scep_ctx *ctx, const struct config *cfg, struct pki *pk
         return -1;
     }
     ctx->algs.md_reply = EVP_MD_fetch(NULL, cfg->reply.digest, NULL);
+    ctx->algs.sha1 = EVP_MD_fetch(NULL, "SHA1", NULL);
+    ctx->algs.sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+    ctx->algs.sha512 = EVP_MD_fetch(NULL, "SHA512", NULL);
     ctx->algs.des3 = EVP_CIPHER_fetch(NULL, "DES-EDE3-CBC", NULL);
     ctx->algs.aes128 = EVP_CIPHER_fetch(NULL, "AES-128-CBC", NULL);
     ctx->algs.aes192 = EVP_CIPHER_fetch(NULL, "AES-192-CBC", NULL);
     ctx->algs.aes256 = EVP_CIPHER_fetch(NULL, "AES-256-CBC", NULL);
-    if (!ctx->algs.md_reply || !ctx->algs.des3 || !ctx->algs.aes128 || !ctx->algs.aes192 ||
+    if (!ctx->algs.md_reply || !ctx->algs.sha1 || !ctx->algs.sha256 || !ctx->algs.sha512 ||
+        !ctx->algs.des3 || !ctx->algs.aes128 || !ctx->algs.aes192 ||
         !ctx->algs.aes256) {
         snprintf(err, errlen, "cannot fetch the SCEP digests and ciphers from OpenSSL");
         scep_ctx_free(ctx);
@@ -105,6 +109,9 @@ int scep_ctx_init(struct scep_ctx *ctx, const struct config *cfg, struct pki *pk
 void scep_ctx_free(struct scep_ctx *ctx)
 {
     EVP_MD_free((EVP_MD *)ctx->algs.md_reply);
+    EVP_MD_free((EVP_MD *)ctx->algs.sha1);
+    EVP_MD_free((EVP_MD *)ctx->algs.sha256);
+    EVP_MD_free((EVP_MD *)ctx->algs.sha512);
     EVP_CIPHER_free((EVP_CIPHER *)ctx->algs.des3);
     EVP_CIPHER_free((EVP_CIPHER *)ctx->algs.aes128);
     EVP_CIPHER_free((EVP_CIPHER *)ctx->algs.aes192);
@@ -174,12 +181,13 @@ static X509 *lookup_issued(const struct scep_ctx *ctx, const struct scep_request
 }
 
 static void reply(const struct scep_ctx *ctx, const struct scep_request *req,
-                  struct scep_outcome *out, int status, int fail_info, long hresult, X509 *issued)
+                  const struct scep_opts *opts, struct scep_outcome *out, int status,
+                  int fail_info, long hresult, X509 *issued)
 {
     out->status = status;
     out->fail_info = status == SCEP_STATUS_FAILURE ? fail_info : SCEP_FAIL_NONE;
     out->hresult = status == SCEP_STATUS_FAILURE ? hresult : 0;
-    if (scep_certrep_build(ctx, req, status, fail_info, hresult, issued, &out->body) != 0) {
+    if (scep_certrep_build_ex(ctx, req, status, fail_info, hresult, issued, opts, &out->body) != 0) {
         out->kind = SCEP_OUT_IIS_500;
         out->status = SCEP_STATUS_NONE;
         util_buf_reset(&out->body);
@@ -189,6 +197,12 @@ static void reply(const struct scep_ctx *ctx, const struct scep_request *req,
 
 void scep_pkioperation(const struct scep_ctx *ctx, const uint8_t *msg, size_t len,
                        struct scep_outcome *out)
+{
+    scep_pkioperation_ex(ctx, msg, len, NULL, out);
+}
+
+void scep_pkioperation_ex(const struct scep_ctx *ctx, const uint8_t *msg, size_t len,
+                          const struct scep_opts *opts, struct scep_outcome *out)
 {
     struct scep_request req;
     enum scep_decode d;
@@ -210,18 +224,26 @@ void scep_pkioperation(const struct scep_ctx *ctx, const uint8_t *msg, size_t le
         out->kind = SCEP_OUT_IIS_500;
         goto done;
     case SCEP_DECODE_BAD_SIGNATURE:
-        reply(ctx, &req, out, SCEP_STATUS_FAILURE, SCEP_FAIL_BADMESSAGECHECK,
+        reply(ctx, &req, opts, out, SCEP_STATUS_FAILURE, SCEP_FAIL_BADMESSAGECHECK,
               SCEP_HR_NTE_BAD_SIGNATURE, NULL);
         goto done;
     case SCEP_DECODE_BAD_ALG:
-        reply(ctx, &req, out, SCEP_STATUS_FAILURE, SCEP_FAIL_BADALG, SCEP_HR_NTE_BAD_ALGID, NULL);
+        reply(ctx, &req, opts, out, SCEP_STATUS_FAILURE, SCEP_FAIL_BADALG, SCEP_HR_NTE_BAD_ALGID, NULL);
         goto done;
     case SCEP_DECODE_BAD_CONTENT:
-        reply(ctx, &req, out, SCEP_STATUS_FAILURE, SCEP_FAIL_BADREQUEST, SCEP_HR_E_INVALIDARG,
+        reply(ctx, &req, opts, out, SCEP_STATUS_FAILURE, SCEP_FAIL_BADREQUEST, SCEP_HR_E_INVALIDARG,
               NULL);
         goto done;
     case SCEP_DECODE_OK:
         break;
+    }
+
+    if (opts && (opts->force_status == SCEP_STATUS_FAILURE ||
+                 opts->force_status == SCEP_STATUS_PENDING)) {
+        snprintf(out->reason, sizeof(out->reason), "scenario: %s",
+                 scep_pki_status_str(opts->force_status));
+        reply(ctx, &req, opts, out, opts->force_status, opts->fail_info, opts->hresult, NULL);
+        goto done;
     }
 
     switch (req.msg_type) {
@@ -230,54 +252,54 @@ void scep_pkioperation(const struct scep_ctx *ctx, const uint8_t *msg, size_t le
         if (EVP_PKEY_get_base_id(X509_get0_pubkey(req.signer)) != EVP_PKEY_RSA) {
             /* NDES event 13: it cannot encrypt a response to a non-RSA client. */
             snprintf(out->reason, sizeof(out->reason), "requester key is not RSA (NDES event 13)");
-            reply(ctx, &req, out, SCEP_STATUS_FAILURE, SCEP_FAIL_BADALG, SCEP_HR_NTE_BAD_ALGID,
+            reply(ctx, &req, opts, out, SCEP_STATUS_FAILURE, SCEP_FAIL_BADALG, SCEP_HR_NTE_BAD_ALGID,
                   NULL);
             goto done;
         }
         if (!signed_by_issued_cert(ctx, &req) && !challenge_ok(ctx, &req)) {
             snprintf(out->reason, sizeof(out->reason), "%s challenge password (NDES event 29)",
                      req.has_challenge ? "wrong" : "missing");
-            reply(ctx, &req, out, SCEP_STATUS_FAILURE, ctx->cfg->reply.fail_info_bad_challenge,
+            reply(ctx, &req, opts, out, SCEP_STATUS_FAILURE, ctx->cfg->reply.fail_info_bad_challenge,
                   SCEP_HR_E_ACCESSDENIED, NULL);
             goto done;
         }
         issued = pki_issue(ctx->pki, ctx->cfg, req.csr, err, sizeof(err));
         if (issued == NULL || store_put(ctx->store, issued, err, sizeof(err)) != 0) {
             snprintf(out->reason, sizeof(out->reason), "%s", err);
-            reply(ctx, &req, out, SCEP_STATUS_FAILURE, SCEP_FAIL_BADREQUEST, SCEP_HR_E_INVALIDARG,
+            reply(ctx, &req, opts, out, SCEP_STATUS_FAILURE, SCEP_FAIL_BADREQUEST, SCEP_HR_E_INVALIDARG,
                   NULL);
             goto done;
         }
         pki_serial_hex(issued, out->serial, sizeof(out->serial));
         snprintf(out->reason, sizeof(out->reason), "issued");
-        reply(ctx, &req, out, SCEP_STATUS_SUCCESS, SCEP_FAIL_NONE, 0, issued);
+        reply(ctx, &req, opts, out, SCEP_STATUS_SUCCESS, SCEP_FAIL_NONE, 0, issued);
         break;
     case SCEP_MSG_GETCERT:
         issued = lookup_issued(ctx, &req);
         if (issued == NULL) {
             snprintf(out->reason, sizeof(out->reason), "no such certificate");
-            reply(ctx, &req, out, SCEP_STATUS_FAILURE, SCEP_FAIL_BADCERTID, SCEP_HR_E_INVALIDARG,
+            reply(ctx, &req, opts, out, SCEP_STATUS_FAILURE, SCEP_FAIL_BADCERTID, SCEP_HR_E_INVALIDARG,
                   NULL);
             goto done;
         }
         pki_serial_hex(issued, out->serial, sizeof(out->serial));
         snprintf(out->reason, sizeof(out->reason), "found");
-        reply(ctx, &req, out, SCEP_STATUS_SUCCESS, SCEP_FAIL_NONE, 0, issued);
+        reply(ctx, &req, opts, out, SCEP_STATUS_SUCCESS, SCEP_FAIL_NONE, 0, issued);
         break;
     case SCEP_MSG_GETCRL:
         snprintf(out->reason, sizeof(out->reason), "GetCRL is not supported by NDES");
-        reply(ctx, &req, out, SCEP_STATUS_FAILURE, SCEP_FAIL_BADREQUEST, SCEP_HR_E_INVALIDARG,
+        reply(ctx, &req, opts, out, SCEP_STATUS_FAILURE, SCEP_FAIL_BADREQUEST, SCEP_HR_E_INVALIDARG,
               NULL);
         break;
     case SCEP_MSG_CERTPOLL:
         /* Without a pending request (healthy NDES issues at once) there is nothing to poll. */
         snprintf(out->reason, sizeof(out->reason), "no pending request for this transaction");
-        reply(ctx, &req, out, SCEP_STATUS_FAILURE, SCEP_FAIL_BADCERTID, SCEP_HR_E_INVALIDARG,
+        reply(ctx, &req, opts, out, SCEP_STATUS_FAILURE, SCEP_FAIL_BADCERTID, SCEP_HR_E_INVALIDARG,
               NULL);
         break;
     default:
         snprintf(out->reason, sizeof(out->reason), "unsupported messageType %d", req.msg_type);
-        reply(ctx, &req, out, SCEP_STATUS_FAILURE, SCEP_FAIL_BADREQUEST, SCEP_HR_E_INVALIDARG,
+        reply(ctx, &req, opts, out, SCEP_STATUS_FAILURE, SCEP_FAIL_BADREQUEST, SCEP_HR_E_INVALIDARG,
               NULL);
         break;
     }

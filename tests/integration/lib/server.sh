@@ -4,7 +4,7 @@
 # start_server DIR [ndesmock args...]
 #   Starts $NDESMOCK_BIN on 127.0.0.1:0 with state dir $SHARED_STATE (unless
 #   --state-dir is among the args) and ready file DIR/ready.json, waits (10 s
-#   at most) for the ready file, and sets SRV_PID, SRV_URL, SRV_CHALLENGE,
+#   at most, READY_TRIES x 50 ms) for the ready file, and sets SRV_PID, SRV_URL, SRV_CHALLENGE,
 #   SRV_CA, SRV_BASE (http://host:port), SRV_LOG (DIR/server.log).
 # stop_server   SIGTERM, wait (10 s at most), set SRV_RC to the exit status.
 
@@ -20,11 +20,13 @@ start_server() {
     mkdir -p "$dir"
     rm -f "$dir/ready.json"
     SRV_LOG=$dir/server.log
-    "$NDESMOCK_BIN" --listen 127.0.0.1:0 "${state[@]}" --ready-file "$dir/ready.json" "$@" \
+    # NDESMOCK_WRAP (e.g. valgrind ...) runs the server under a tool.
+    # shellcheck disable=SC2086
+    ${NDESMOCK_WRAP:-} "$NDESMOCK_BIN" --listen 127.0.0.1:0 "${state[@]}" --ready-file "$dir/ready.json" "$@" \
         >"$dir/server.out" 2>"$SRV_LOG" &
     SRV_PID=$!
     local i
-    for i in $(seq 1 200); do
+    for i in $(seq 1 "${READY_TRIES:-200}"); do
         [ -s "$dir/ready.json" ] && break
         kill -0 "$SRV_PID" 2>/dev/null || { wait "$SRV_PID"; SRV_RC=$?; return 1; }
         sleep 0.05
