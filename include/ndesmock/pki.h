@@ -24,6 +24,7 @@ struct pki {
     X509 *tls_cert;
     EVP_PKEY *tls_key;
     int has_intermediate;
+    EVP_PKEY *ca_key_for_faulty; /* borrowed root key during generation only */
 
     uint8_t *getcacert_der; /* GetCACert body: degenerate PKCS#7 */
     size_t getcacert_len;

@@ -59,6 +59,7 @@ struct sc_match {
     unsigned methods;        /* bitmask of SC_M_*; 0 = any */
     char operation[32];      /* "" = any */
     int message_type;        /* SCEP messageType; 0 = any */
+    int signer_key_type;     /* EVP_PKEY_RSA / EVP_PKEY_EC of the requester; 0 = any */
     long min_uri, max_uri;   /* request-URI length bounds; -1 = none */
     char header[64];         /* header name that must be present ("" = none) */
     char header_contains[128];
@@ -122,6 +123,7 @@ struct scenario {
     long max_request_bytes;        /* HTTP.sys limit for the whole header block; 0 = config */
     long max_path;                 /* request filtering maxUrl (404.14); 0 = off */
     long max_query;                /* request filtering maxQueryString (404.15); 0 = off */
+    char server_header[64];        /* "" = config (e.g. Microsoft-IIS/7.5 for 2008 R2) */
     /* IIS rapid-fail protection */
     int rf_max_crashes;            /* 0 = off */
     double rf_interval_s;
@@ -160,6 +162,7 @@ struct sc_request {           /* what the matcher looks at */
     unsigned method;          /* SC_M_* */
     const char *operation;    /* may be NULL */
     int message_type;         /* 0 if unknown */
+    int signer_key_type;      /* EVP_PKEY_* of the requester's signing cert, 0 if unknown */
     size_t uri_len;
     /* header lookup: returns the value or NULL */
     const char *(*header)(void *arg, const char *name);

@@ -155,9 +155,10 @@ struct scep_opts {
 void scep_pkioperation_ex(const struct scep_ctx *ctx, const uint8_t *msg, size_t len,
                           const struct scep_opts *opts, struct scep_outcome *out);
 
-/* The messageType of a pkiMessage without decrypting it (0 if unreadable).
- * For scenario rules that match on it. */
-int scep_peek_message_type(const uint8_t *der, size_t len);
+/* The messageType of a pkiMessage without decrypting it (0 if unreadable),
+ * and the EVP_PKEY_* type of the signer certificate's key (0 if unknown;
+ * signer_key_type may be NULL). For scenario rules that match on them. */
+int scep_peek_message_type(const uint8_t *der, size_t len, int *signer_key_type);
 
 /* scep_certrep_build with scenario options (opts may be NULL). */
 int scep_certrep_build_ex(const struct scep_ctx *ctx, const struct scep_request *req, int status,

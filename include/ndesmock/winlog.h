@@ -32,7 +32,7 @@ void winlog_w3c(struct winlog_buf *b, time_t when, const struct w3c_line *l);
 
 struct httperr_line {
     const char *c_ip, *s_ip, *version, *method, *uri, *reason, *queue;
-    int c_port, s_port, status, siteid; /* siteid 0 = "-" */
+    int c_port, s_port, status, siteid; /* status 0, siteid 0 = "-" */
 };
 void winlog_httperr(struct winlog_buf *b, time_t when, const struct httperr_line *l);
 

@@ -124,6 +124,7 @@ struct reply {
     long long win32;          /* W3C sc-win32-status */
     const char *httperr_reason;
     int no_log;               /* nothing in the W3C/HTTPERR logs (crash, proxy) */
+    const char *server;       /* IIS Server header (scenario may override) */
 };
 
 struct rq {
@@ -214,6 +215,23 @@ static void windows_logs(struct rq *q, const struct reply *rep)
             winlog_w3c(&w->wlb, q->now, &x);
         }
     }
+    if (q->rule && q->rule->a.type == SC_ACT_CRASH) {
+        /* HTTP.sys logs the request the crashed worker abandoned. */
+        struct httperr_line h = {0};
+        char uri[PATH_CAP + 64];
+        snprintf(uri, sizeof(uri), "%.*s", (int)(q->uri_len > 4096 ? 4096 : q->uri_len), q->uri);
+        h.c_ip = q->peer;
+        h.c_port = q->peer_port;
+        h.s_ip = s->s_ip;
+        h.s_port = s->s_port;
+        h.version = "HTTP/1.1";
+        h.method = method_str(q->cmd);
+        h.uri = uri;
+        h.siteid = 1;
+        h.reason = "Connection_Abandoned_By_AppPool";
+        h.queue = "SCEP";
+        winlog_httperr(&w->wlb, q->now, &h);
+    }
     if (rep == NULL || rep->no_log)
         return;
     if (rep->kind == RK_HTTPSYS) {
@@ -300,12 +318,18 @@ static void add_headers(struct worker *w, struct evkeyvalq *h, const struct repl
     if (rep->ctype && *rep->ctype)
         evhttp_add_header(h, "Content-Type", rep->ctype);
     if (rep->kind == RK_HTTPSYS) {
+        char date[64];
+        time_t now = time(NULL);
+        struct tm tm;
+        gmtime_r(&now, &tm);
+        strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
         evhttp_add_header(h, "Server", "Microsoft-HTTPAPI/2.0");
+        evhttp_add_header(h, "Date", date);
         evhttp_add_header(h, "Connection", "close");
         return;
     }
     if (rep->kind == RK_IIS) {
-        evhttp_add_header(h, "Server", w->srv->cfg->server_header);
+        evhttp_add_header(h, "Server", rep->server ? rep->server : w->srv->cfg->server_header);
         if (w->srv->cfg->powered_by[0])
             evhttp_add_header(h, "X-Powered-By", w->srv->cfg->powered_by);
     }
@@ -341,7 +365,8 @@ static void render_raw(struct worker *w, const struct reply *rep, struct util_bu
         util_buf_appendf(out, "Server: Microsoft-HTTPAPI/2.0\r\nDate: %s\r\n", date);
     } else {
         if (rep->kind == RK_IIS) {
-            util_buf_appendf(out, "Server: %s\r\n", w->srv->cfg->server_header);
+            util_buf_appendf(out, "Server: %s\r\n",
+                             rep->server ? rep->server : w->srv->cfg->server_header);
             if (w->srv->cfg->powered_by[0])
                 util_buf_appendf(out, "X-Powered-By: %s\r\n", w->srv->cfg->powered_by);
         }
@@ -499,9 +524,8 @@ static void raw_step(struct rawc *c)
 }
 
 /* Takes the connection away from evhttp: the evhttp connection is freed from
- * a deferred event (never inside its own callback); we keep a dup of the
- * socket unless the fault only needs it closed. Returns the new raw
- * connection, or NULL when the socket is already gone. */
+ * a deferred event (never inside its own callback) and we keep the socket.
+ * Returns the new raw connection, or NULL when the socket is already gone. */
 static struct rawc *hijack(struct rq *q, enum raw_phase phase)
 {
     struct worker *w = q->w;
@@ -517,11 +541,20 @@ static struct rawc *hijack(struct rq *q, enum raw_phase phase)
     if (c == NULL)
         return NULL;
     c->w = w;
-    c->fd = dup(fd);
     c->phase = phase;
     c->limit = -1;
     util_buf_init(&c->out);
     bufferevent_disable(bev, EV_READ | EV_WRITE);
+    /* evhttp_connection_free() shuts the socket down for writing: give it a
+     * placeholder under the same descriptor number and keep the real one. */
+    c->fd = dup(fd);
+    {
+        int ph = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (ph >= 0) {
+            dup2(ph, fd);
+            close(ph);
+        }
+    }
     event_base_once(w->base, -1, EV_TIMEOUT, free_evcon_cb, evcon, &zero);
     w->inflight--; /* evhttp will not complete this request */
     c->io = event_new(w->base, c->fd, EV_READ, raw_io_cb, c);
@@ -877,6 +910,13 @@ static void on_request(struct evhttp_request *r, void *arg)
         reply_httpsys(&rep, 400, "RequestLength");
         goto send;
     }
+    /* IIS request filtering maxUrl (404.14), where a scenario sets it. */
+    if (q.sc->max_path && (long)rawpath_len > q.sc->max_path) {
+        snprintf(q.path, sizeof(q.path), "%.*s", (int)(rawpath_len < 2047 ? rawpath_len : 2047),
+                 q.uri);
+        reply_iis_error(&rep, 404, 14, 0);
+        goto send;
+    }
     if (rawpath_len >= sizeof(q.path) ||
         util_percent_decode(q.uri, rawpath_len, q.path, sizeof(q.path)) < 0) {
         reply_iis_error(&rep, 404, 0, 2);
@@ -893,11 +933,7 @@ static void on_request(struct evhttp_request *r, void *arg)
         reply_httpsys(&rep, 503, "AppOffline");
         goto send;
     }
-    /* IIS request filtering, where a scenario sets it. */
-    if (q.sc->max_path && (long)rawpath_len > q.sc->max_path) {
-        reply_iis_error(&rep, 404, 14, 0);
-        goto send;
-    }
+    /* IIS request filtering maxQueryString (404.15). */
     if (q.sc->max_query && (long)strlen(q.query) > q.sc->max_query) {
         reply_iis_error(&rep, 404, 15, 0);
         goto send;
@@ -914,7 +950,7 @@ static void on_request(struct evhttp_request *r, void *arg)
         sq.header = header_lookup;
         sq.header_arg = r;
         if (q.der && q.dlen > 0)
-            sq.message_type = scep_peek_message_type(q.der, (size_t)q.dlen);
+            sq.message_type = scep_peek_message_type(q.der, (size_t)q.dlen, &sq.signer_key_type);
         q.rule = scenario_match(s->engine, q.sc, &sq);
     }
     if (q.rule) {
@@ -931,6 +967,8 @@ static void on_request(struct evhttp_request *r, void *arg)
             action_reply(&q, act, a, a->status, &rep);
         }
         if (is_transport(act)) {
+            if (q.sc->server_header[0])
+                rep.server = q.sc->server_header;
             if (act == SC_ACT_CRASH || act == SC_ACT_CLOSE || act == SC_ACT_RESET ||
                 act == SC_ACT_HANG)
                 rep.no_log = 1;
@@ -948,6 +986,8 @@ static void on_request(struct evhttp_request *r, void *arg)
     }
     healthy(&q, &rep);
 send:
+    if (q.sc->server_header[0])
+        rep.server = q.sc->server_header;
     if (rep.status == 0)
         reply_iis_error(&rep, 500, 0, 0);
     sent = rep.len;

@@ -303,7 +303,14 @@ int main(int argc, char **argv)
     if (scenarios_dir[0] == '\0')
         default_scenarios_dir(scenarios_dir, sizeof(scenarios_dir));
     if (check_file || list_only) {
-        OSSL_PROVIDER_load(NULL, "default");
+        /* Material scenarios point at the faulty set in the state directory:
+         * make sure the lab PKI (and that set) exists before checking. */
+        if (load_providers() != 0 || (mkdir(cfg.state_dir, 0755) != 0 && errno != EEXIST) ||
+            pki_load_or_create(&pki, &cfg, err, sizeof(err)) != 0) {
+            fprintf(stderr, "ndesmock: lab PKI in %s: %s\n", cfg.state_dir, err);
+            return EXIT_RUNTIME;
+        }
+        pki_free(&pki);
         if (list_only)
             return list_scenarios(scenarios_dir, cfg.state_dir);
         sc = load_scenario(check_file, scenarios_dir, cfg.state_dir, scenario_path,

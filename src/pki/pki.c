@@ -128,10 +128,11 @@ static void random_serial(ASN1_INTEGER *sn)
     BN_free(bn);
 }
 
-/* Builds a certificate; issuer NULL = self-signed. Returns NULL on failure. */
-static X509 *make_cert(EVP_PKEY *key, const char *cn, const char *org, X509 *issuer,
-                       EVP_PKEY *issuer_key, long days, const char *bc, const char *ku,
-                       const char *eku, const char *san)
+/* Builds a certificate valid from now+nb_days to now+na_days (negative = in
+ * the past); issuer NULL = self-signed. Returns NULL on failure. */
+static X509 *make_cert_window(EVP_PKEY *key, const char *cn, const char *org, X509 *issuer,
+                              EVP_PKEY *issuer_key, long nb_days, long na_days, const char *bc,
+                              const char *ku, const char *eku, const char *san)
 {
     X509 *c = X509_new();
     X509_NAME *n = X509_NAME_new();
@@ -145,8 +146,11 @@ static X509 *make_cert(EVP_PKEY *key, const char *cn, const char *org, X509 *iss
     X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_UTF8, (const unsigned char *)cn, -1, -1, 0);
     X509_set_subject_name(c, n);
     X509_set_issuer_name(c, issuer ? X509_get_subject_name(issuer) : n);
-    X509_gmtime_adj(X509_getm_notBefore(c), -3600);
-    X509_time_adj_ex(X509_getm_notAfter(c), (int)days, 0, NULL);
+    if (nb_days == 0)
+        X509_gmtime_adj(X509_getm_notBefore(c), -3600);
+    else
+        X509_time_adj_ex(X509_getm_notBefore(c), (int)nb_days, 0, NULL);
+    X509_time_adj_ex(X509_getm_notAfter(c), (int)na_days, 0, NULL);
     X509_set_pubkey(c, key);
     if (bc && !add_ext(c, issuer ? issuer : c, NID_basic_constraints, bc))
         goto fail;
@@ -170,11 +174,76 @@ fail:
     return NULL;
 }
 
-struct item {
-    const char *file;
-    X509 **cert;
-    EVP_PKEY **key;
-};
+static X509 *make_cert(EVP_PKEY *key, const char *cn, const char *org, X509 *issuer,
+                       EVP_PKEY *issuer_key, long days, const char *bc, const char *ku,
+                       const char *eku, const char *san)
+{
+    return make_cert_window(key, cn, org, issuer, issuer_key, 0, days, bc, ku, eku, san);
+}
+
+/* The faulty set scenarios point at (STATE/pki/faulty/): expired RA certs, a
+ * valid, an expired and a no-Client-Auth policy-module certificate, and an
+ * intermediate CA (not self-signed) to put in a "trusted root" list. One key
+ * serves them all: they are material to be checked, never used to sign. */
+static int generate_faulty(struct pki *pki, const struct config *cfg, char *err, size_t errlen)
+{
+    static const struct {
+        const char *file, *cn, *bc, *ku, *eku;
+        long nb, na;
+        int self;
+    } set[] = {
+        {"ra-sign-expired.pem", "-MSCEP-RA", NULL, "critical,digitalSignature",
+         "1.3.6.1.4.1.311.20.2.1", -760, -30, 0},
+        {"ra-enc-expired.pem", "-MSCEP-RA", NULL, "critical,keyEncipherment",
+         "1.3.6.1.4.1.311.20.2.1", -760, -30, 0},
+        {"policy.pem", "-NDESPolicy", NULL, "critical,digitalSignature,keyEncipherment",
+         "clientAuth,serverAuth", 0, 365, 0},
+        {"policy-expired.pem", "-NDESPolicy", NULL, "critical,digitalSignature,keyEncipherment",
+         "clientAuth,serverAuth", -400, -1, 0},
+        {"policy-no-client-auth.pem", "-NDESPolicy", NULL,
+         "critical,digitalSignature,keyEncipherment", "serverAuth", 0, 365, 0},
+        {"intermediate.pem", " Issuing CA 2", "critical,CA:TRUE,pathlen:0",
+         "critical,keyCertSign,cRLSign", NULL, 0, 1825, 0},
+    };
+    char dir[PKI_PATH + 16], path[PKI_PATH + 64], cn[160];
+    EVP_PKEY *key = NULL;
+    size_t i;
+    int rc = -1;
+
+    snprintf(dir, sizeof(dir), "%s/faulty", pki->dir);
+    snprintf(path, sizeof(path), "%s/intermediate.pem", dir);
+    if (access(path, R_OK) == 0)
+        return 0;
+    if (mkdir_p(dir, 0755) != 0) {
+        snprintf(err, errlen, "%s: cannot create: %s", dir, strerror(errno));
+        return -1;
+    }
+    key = EVP_RSA_gen((unsigned)cfg->pki.key_bits);
+    if (key == NULL) {
+        ossl_err(err, errlen, "RSA key generation");
+        return -1;
+    }
+    for (i = 0; i < sizeof(set) / sizeof(set[0]); i++) {
+        X509 *c;
+        if (set[i].cn[0] == ' ')
+            snprintf(cn, sizeof(cn), "%s%s", cfg->pki.ca_cn, set[i].cn);
+        else
+            snprintf(cn, sizeof(cn), "%s%s", cfg->pki.host_name, set[i].cn);
+        c = make_cert_window(key, cn, cfg->pki.org, pki->root_cert, pki->ca_key_for_faulty,
+                             set[i].nb, set[i].na, set[i].bc, set[i].ku, set[i].eku, NULL);
+        snprintf(path, sizeof(path), "%s/%s", dir, set[i].file);
+        if (c == NULL || save_pem(path, c, NULL) != 0) {
+            X509_free(c);
+            snprintf(err, errlen, "%s: cannot generate", path);
+            goto out;
+        }
+        X509_free(c);
+    }
+    rc = 0;
+out:
+    EVP_PKEY_free(key);
+    return rc;
+}
 
 static int load_pair(const char *dir, const char *file, X509 **cert, EVP_PKEY **key)
 {
@@ -399,6 +468,10 @@ int pki_load_or_create(struct pki *pki, const struct config *cfg, char *err, siz
                cfg->pki.ca_validity_days, "critical,CA:TRUE", "critical,keyCertSign,cRLSign",
                NULL, NULL, err, errlen) != 0)
         return -1;
+    pki->ca_key_for_faulty = pki->ca_key;
+    if (generate_faulty(pki, cfg, err, errlen) != 0)
+        return -1;
+    pki->ca_key_for_faulty = NULL;
     if (cfg->pki.intermediate) {
         char icn[160];
         EVP_PKEY *root_key = pki->ca_key;

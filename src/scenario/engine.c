@@ -132,6 +132,8 @@ static int filters_pass(const struct sc_match *m, const struct sc_request *q)
     }
     if (m->message_type && m->message_type != q->message_type)
         return 0;
+    if (m->signer_key_type && m->signer_key_type != q->signer_key_type)
+        return 0;
     if (m->min_uri >= 0 && (long)q->uri_len < m->min_uri)
         return 0;
     if (m->max_uri >= 0 && (long)q->uri_len > m->max_uri)

@@ -563,6 +563,8 @@ static int parse_ndes(struct ctx *c, struct scenario *sc, config_setting_t *g)
             } else {
                 snprintf(sc->reply_digest, sizeof(sc->reply_digest), "%s", t);
             }
+        } else if (strcmp(k, "server_header") == 0) {
+            rc |= get_str(c, s, sc->server_header, sizeof(sc->server_header));
         } else if (strcmp(k, "max_url_bytes") == 0) {
             rc |= get_long(c, s, 64, 16777216, &v);
             sc->max_url_bytes = v;
@@ -659,7 +661,19 @@ static int parse_match(struct ctx *c, struct sc_rule *r, config_setting_t *g)
             rc |= get_str(c, s, m->operation, sizeof(m->operation));
         else if (strcmp(k, "message_type") == 0)
             rc |= message_type_of(c, s, &m->message_type);
-        else if (strcmp(k, "min_uri_length") == 0)
+        else if (strcmp(k, "signer_key_type") == 0) {
+            char t[8];
+            if (get_str(c, s, t, sizeof(t)) != 0)
+                rc = -1;
+            else if (strcasecmp(t, "rsa") == 0)
+                m->signer_key_type = EVP_PKEY_RSA;
+            else if (strcasecmp(t, "ec") == 0)
+                m->signer_key_type = EVP_PKEY_EC;
+            else {
+                add_err(c->errs, line_of(s), "'signer_key_type' must be \"rsa\" or \"ec\"");
+                rc = -1;
+            }
+        } else if (strcmp(k, "min_uri_length") == 0)
             rc |= get_long(c, s, 0, 1L << 30, &m->min_uri);
         else if (strcmp(k, "max_uri_length") == 0)
             rc |= get_long(c, s, 0, 1L << 30, &m->max_uri);

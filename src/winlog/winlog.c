@@ -194,7 +194,10 @@ void winlog_httperr(struct winlog_buf *b, time_t when, const struct httperr_line
     field(&b->httperr, l->method, 16);
     util_buf_append(&b->httperr, " ", 1);
     field(&b->httperr, l->uri, 4096);
-    util_buf_appendf(&b->httperr, " - %d ", l->status);
+    if (l->status)
+        util_buf_appendf(&b->httperr, " - %d ", l->status);
+    else
+        util_buf_append(&b->httperr, " - - ", 5);
     if (l->siteid)
         util_buf_appendf(&b->httperr, "%d ", l->siteid);
     else

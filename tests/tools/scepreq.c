@@ -6,7 +6,7 @@
  *                 [--cert-out C.pem] [--key K.pem] [--cn CN] [--challenge PW]
  *                 [--san DNS:x] [--cipher des|des3|aes128|aes192|aes256]
  *                 [--digest sha1|sha256|sha512|md5] [--type 19|17|20|21|22]
- *                 [--tamper] [--count N --out-dir DIR]
+ *                 [--tamper] [--count N --out-dir DIR] [--key-type rsa|ec]
  *   scepreq reply --in REPLY.der --ra-sign RA_SIGN.pem --key K.pem --cert C.pem
  *                 [--issued-out ISSUED.pem]
  *
@@ -100,13 +100,14 @@ static int cmd_make(int argc, char **argv)
         {"challenge", 1, 0, 'p'}, {"san", 1, 0, 's'},   {"cipher", 1, 0, 'c'},
         {"digest", 1, 0, 'd'},  {"type", 1, 0, 't'},    {"tamper", 0, 0, 'T'},
         {"count", 1, 0, 'N'},   {"out-dir", 1, 0, 'D'}, {"cert", 1, 0, 'x'},
+        {"key-type", 1, 0, 'y'},
         {0, 0, 0, 0},
     };
     X509 *ra[8];
     int nra = 0, type = SCEP_MSG_PKCSREQ, tamper = 0, c, rc = 1, count = 1, i;
     const char *out = NULL, *key_out = NULL, *cert_out = NULL, *key_in = NULL, *cert_in = NULL;
     const char *cn = "scepreq", *challenge = NULL, *san = NULL, *cipher = "des3", *digest = "sha256";
-    const char *out_dir = NULL;
+    const char *out_dir = NULL, *key_type = "rsa";
     EVP_PKEY *key = NULL;
     X509 *self = NULL;
     const EVP_CIPHER *ciph = NULL;
@@ -129,6 +130,7 @@ static int cmd_make(int argc, char **argv)
         case 'T': tamper = 1; break;
         case 'N': count = atoi(optarg); break;
         case 'D': out_dir = optarg; break;
+        case 'y': key_type = optarg; break;
         default: return 2;
         }
     }
@@ -142,7 +144,9 @@ static int cmd_make(int argc, char **argv)
         fprintf(stderr, "scepreq make: unknown cipher or digest\n");
         return 2;
     }
-    key = key_in ? read_key(key_in) : EVP_RSA_gen(2048);
+    key = key_in                          ? read_key(key_in)
+          : strcmp(key_type, "ec") == 0   ? EVP_EC_gen("P-256")
+                                          : EVP_RSA_gen(2048);
     if (key == NULL)
         goto out;
     self = cert_in ? read_cert(cert_in) : scep_build_selfsigned(key, cn);
