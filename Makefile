@@ -70,7 +70,8 @@ run: deps
 	./$(BUILD)/ndesmock
 
 unit: $(TEST_BINS) $(BUILD)/ndesmock
-	$(Q)set -e; for t in $(TEST_BINS); do echo "== $$t"; NDESMOCK_BIN=$(CURDIR)/$(BUILD)/ndesmock $$t --jobs 2; done
+	$(Q)NDESMOCK_BIN=$(CURDIR)/$(BUILD)/ndesmock sh tests/fixtures/make-fixtures.sh $(CURDIR)/$(BUILD)/fixtures
+	$(Q)set -e; for t in $(TEST_BINS); do echo "== $$t"; NDESMOCK_BIN=$(CURDIR)/$(BUILD)/ndesmock NDESMOCK_FIXTURES=$(CURDIR)/$(BUILD)/fixtures $$t --jobs 2; done
 
 integration: $(BUILD)/ndesmock $(BUILD)/scepreq
 	$(Q)NDESMOCK_BIN=$(CURDIR)/$(BUILD)/ndesmock SCEPREQ=$(CURDIR)/$(BUILD)/scepreq bash tests/integration/run.sh

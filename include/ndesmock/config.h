@@ -13,6 +13,7 @@ enum challenge_policy {
     CHALLENGE_STATIC = 0,     /* one static password from config */
     CHALLENGE_ACCEPT_ANY = 1, /* Intune-style: validation always succeeds */
     CHALLENGE_NONE = 2,       /* EnforcePassword=0: no challenge checked */
+    CHALLENGE_OTP = 3,        /* NDES one-time passwords from mscep_admin / the admin API */
 };
 const char *challenge_policy_str(enum challenge_policy p);
 
@@ -69,6 +70,19 @@ struct config {
 
     enum challenge_policy challenge_policy;
     char challenge[128];       /* static password; "" = generate one per state dir */
+    int otp_max;               /* PasswordMax: outstanding one-time passwords */
+    long otp_validity_minutes; /* PasswordValidity */
+    int otp_length_bytes;      /* PasswordLength (bytes; 8 = 16 hex characters) */
+    char admin_user[128];      /* mscep_admin credentials (Basic or NTLM), lab only */
+    char admin_password[128];
+    int log_json;              /* access log lines as JSON */
+
+    /* admin API */
+    char admin_listen[CONFIG_STR];
+    char admin_token[128];     /* "" = no bearer token required */
+    long journal_size;         /* requests kept */
+    long journal_raw_bytes;    /* bytes of each request kept */
+    int journal_secrets;       /* keep challenge passwords in the journal */
 
     struct config_caps caps;
     struct config_template tmpl;

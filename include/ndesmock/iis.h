@@ -28,6 +28,13 @@ const struct iis_page *iis_landing_page(void);
  * HTML is inferred (only screenshots are public): see docs/scenarios.md. */
 const struct iis_page *iis_proxy_page(int cant_display);
 
+/* NDES admin pages (GET /certsrv/mscep_admin/), UTF-16LE as NDES sends them,
+ * appended to out (a struct util_buf). thumbprint is "XXXXXXXX XXXXXXXX ...". */
+struct util_buf;
+void iis_admin_password_page(struct util_buf *out, const char *thumbprint, const char *password,
+                             long validity_minutes);
+void iis_admin_cache_full_page(struct util_buf *out, int max, long validity_minutes);
+
 /* Builds every page; call once before threads start. Returns 0 or -1. */
 int iis_pages_init(const char *host);
 

@@ -81,6 +81,8 @@ struct sc_action {
     enum sc_proxy_page proxy_page;
     int pki_status, fail_info;   /* SC_ACT_SCEP */
     long hresult;
+    long approve_after_polls;    /* SCEP PENDING: approved by itself after N polls */
+    double approve_after_s;      /* ... or after this many (scaled) seconds */
     double seconds;              /* DELAY: how long; HANG: cap (0 = request timeout) */
     enum sc_action_type then;    /* DELAY: what follows */
     int then_status;             /* DELAY then IIS/HTTPSYS/PROXY status */

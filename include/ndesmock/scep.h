@@ -93,14 +93,38 @@ struct scep_algs {
     const EVP_CIPHER *des3, *aes128, *aes192, *aes256;
 };
 
-/* Everything the PKIOperation service reads; shared read-only by threads. */
+/* Requests left PENDING (scenario action), keyed by transactionID, until
+ * approved or rejected (admin API, or after N polls / a delay). Thread-safe. */
+struct scep_pending;
+struct scep_pending_info {
+    char tid[129];
+    char subject[256];
+    double age_s;
+    int polls;
+    const char *state;   /* "pending", "approved", "rejected" */
+};
+struct scep_pending *scep_pending_new(size_t max);
+void scep_pending_free(struct scep_pending *p);
+/* approve 1 / reject 0. Returns 0, or -1 when tid is not pending. */
+int scep_pending_decide(struct scep_pending *p, const char *tid, int approve);
+void scep_pending_each(struct scep_pending *p,
+                       void (*fn)(const struct scep_pending_info *i, void *arg), void *arg);
+void scep_pending_clear(struct scep_pending *p);
+
+struct otp_cache;
+
+/* Everything the PKIOperation service reads; shared by threads. The config,
+ * PKI and algorithms are read-only; store, otp and pending lock themselves. */
 struct scep_ctx {
     const struct config *cfg;
     struct pki *pki;
     struct store *store;
+    struct otp_cache *otp;       /* one-time passwords (policy "otp"); may be NULL */
+    struct scep_pending *pending;/* may be NULL: PENDING then never resolves */
     struct scep_algs algs;
     char caps_body[1024];
     size_t caps_len;
+    int details;                 /* fill the decoded fields of scep_outcome */
 };
 int scep_ctx_init(struct scep_ctx *ctx, const struct config *cfg, struct pki *pki,
                   struct store *store, char *err, size_t errlen);
@@ -135,6 +159,14 @@ struct scep_outcome {
     long hresult;
     char serial[64];   /* issued certificate's serial, upper-case hex */
     char reason[160];  /* why, for the access log */
+    /* decoded request fields, filled when ctx->details is set (journal) */
+    char sender_nonce[129];        /* hex */
+    char cipher[24], digest[16];
+    char signer[256], csr_subject[256], sans[512];
+    char key_type[8];
+    int key_bits;
+    char challenge[256];
+    int has_challenge;
 };
 void scep_outcome_clear(struct scep_outcome *out);
 
@@ -151,6 +183,8 @@ struct scep_opts {
     long hresult;
     int force_des3;          /* replies always 3DES (old NDES) */
     const EVP_MD *md;        /* CertRep digest; NULL = the configured one */
+    int pending_after_polls; /* PENDING: approve by itself after N polls (0 = never) */
+    double pending_after_s;  /* ... or after this many seconds (0 = never) */
 };
 void scep_pkioperation_ex(const struct scep_ctx *ctx, const uint8_t *msg, size_t len,
                           const struct scep_opts *opts, struct scep_outcome *out);

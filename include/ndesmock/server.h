@@ -6,7 +6,9 @@
 
 #include <stddef.h>
 
+#include "ndesmock/challenge.h"
 #include "ndesmock/config.h"
+#include "ndesmock/journal.h"
 #include "ndesmock/scenario.h"
 #include "ndesmock/scep.h"
 #include "ndesmock/winlog.h"
@@ -19,6 +21,9 @@ struct server_deps {
     const struct scep_ctx *scep;
     struct scenario_engine *engine; /* active scenario, counters, rapid-fail */
     struct winlog *winlog;          /* IIS / HTTPERR / event logs; may be NULL */
+    struct journal *journal;        /* request journal; may be NULL */
+    struct stats *stats;            /* counters for /metrics; may be NULL */
+    struct otp_cache *otp;          /* mscep_admin passwords; may be NULL */
 };
 
 /* Binds cfg->listen (port 0 picks a free port). Returns a new server

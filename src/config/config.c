@@ -1,6 +1,7 @@
 /* config.c - embedded defaults and the libconfig reader (table-driven). */
 #include "ndesmock/config.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <libconfig.h>
 #include <openssl/x509v3.h>
@@ -15,6 +16,7 @@ const char *challenge_policy_str(enum challenge_policy p)
     case CHALLENGE_STATIC: return "static";
     case CHALLENGE_ACCEPT_ANY: return "accept-any";
     case CHALLENGE_NONE: return "none";
+    case CHALLENGE_OTP: return "otp";
     }
     return "?";
 }
@@ -45,6 +47,15 @@ void config_defaults(struct config *cfg)
     cfg->access_log = 1;
 
     cfg->challenge_policy = CHALLENGE_STATIC;
+    cfg->otp_max = 5;
+    cfg->otp_validity_minutes = 60;
+    cfg->otp_length_bytes = 8;
+    snprintf(cfg->admin_user, sizeof(cfg->admin_user), "NDESADMIN");
+    snprintf(cfg->admin_password, sizeof(cfg->admin_password), "ndesmock");
+    snprintf(cfg->admin_listen, sizeof(cfg->admin_listen), "127.0.0.1:8081");
+    cfg->journal_size = 1000;
+    cfg->journal_raw_bytes = 65536;
+    cfg->journal_secrets = 1;
 
     for (i = 0; i < sizeof(default_caps) / sizeof(default_caps[0]); i++)
         snprintf(cfg->caps.items[i], sizeof(cfg->caps.items[i]), "%s", default_caps[i]);
@@ -104,6 +115,8 @@ int config_parse_hostport(const char *s, char *host, size_t hostcap, int *port)
         memcpy(host, s, hl);
     }
     host[hl] = '\0';
+    if (!isdigit((unsigned char)colon[1]))
+        return -1;
     errno = 0;
     p = strtol(colon + 1, &end, 10);
     if (errno || *end != '\0' || end == colon + 1 || p < 0 || p > 65535)
@@ -140,9 +153,21 @@ static const struct key_spec specs[] = {
     {"server.server_header", K_STR, O(server_header), S(server_header), 0, 0},
     {"server.powered_by", K_STR, O(powered_by), S(powered_by), 0, 0},
     {"server.access_log", K_BOOL, O(access_log), 0, 0, 0},
+    {"server.log_json", K_BOOL, O(log_json), 0, 0, 0},
     {"challenge", K_GROUP, 0, 0, 0, 0},
     {"challenge.policy", K_POLICY, O(challenge_policy), 0, 0, 0},
     {"challenge.password", K_STR, O(challenge), S(challenge), 0, 0},
+    {"challenge.otp_max", K_INT, O(otp_max), S(otp_max), 1, 1000},
+    {"challenge.otp_validity_minutes", K_INT, O(otp_validity_minutes), S(otp_validity_minutes), 1, 525600},
+    {"challenge.otp_length_bytes", K_INT, O(otp_length_bytes), S(otp_length_bytes), 4, 64},
+    {"challenge.admin_user", K_STR, O(admin_user), S(admin_user), 0, 0},
+    {"challenge.admin_password", K_STR, O(admin_password), S(admin_password), 0, 0},
+    {"admin", K_GROUP, 0, 0, 0, 0},
+    {"admin.listen", K_HOSTPORT, O(admin_listen), S(admin_listen), 0, 0},
+    {"admin.token", K_STR, O(admin_token), S(admin_token), 0, 0},
+    {"admin.journal_size", K_INT, O(journal_size), S(journal_size), 1, 1000000},
+    {"admin.journal_raw_bytes", K_INT, O(journal_raw_bytes), S(journal_raw_bytes), 0, 16777216},
+    {"admin.journal_secrets", K_BOOL, O(journal_secrets), 0, 0, 0},
     {"caps", K_GROUP, 0, 0, 0, 0},
     {"caps.list", K_CAPS, O(caps), 0, 0, 0},
     {"caps.content_type", K_STR, O(caps.content_type), S(caps.content_type), 0, 0},
@@ -221,14 +246,20 @@ static int apply(struct config *cfg, const struct key_spec *k, config_setting_t 
     case K_GROUP:
         return 0;
     case K_STR:
-        return copy_str(s, file, k->path, base + k->off, k->size, err, errlen);
-    case K_HOSTPORT: {
-        char host[CONFIG_STR];
-        int port;
         if (copy_str(s, file, k->path, base + k->off, k->size, err, errlen) != 0)
             return -1;
-        if (config_parse_hostport(base + k->off, host, sizeof(host), &port) != 0)
-            FAIL("'%s' must be HOST:PORT or [V6]:PORT, not \"%s\"", k->path, base + k->off);
+        if (strpbrk(base + k->off, "\r\n") != NULL)
+            FAIL("'%s' must not contain line breaks", k->path);
+        return 0;
+    case K_HOSTPORT: {
+        char host[CONFIG_STR], val[CONFIG_STR];
+        int port;
+        if (copy_str(s, file, k->path, val, sizeof(val) < k->size ? sizeof(val) : k->size, err,
+                     errlen) != 0)
+            return -1;
+        if (config_parse_hostport(val, host, sizeof(host), &port) != 0)
+            FAIL("'%s' must be HOST:PORT or [V6]:PORT, not \"%s\"", k->path, val);
+        memcpy(base + k->off, val, strlen(val) + 1);
         return 0;
     }
     case K_INT: {
@@ -273,8 +304,11 @@ static int apply(struct config *cfg, const struct key_spec *k, config_setting_t 
             cfg->challenge_policy = CHALLENGE_ACCEPT_ANY;
         else if (strcmp(v, "none") == 0)
             cfg->challenge_policy = CHALLENGE_NONE;
+        else if (strcmp(v, "otp") == 0)
+            cfg->challenge_policy = CHALLENGE_OTP;
         else
-            FAIL("'%s' must be \"static\", \"accept-any\" or \"none\", not \"%s\"", k->path, v);
+            FAIL("'%s' must be \"static\", \"accept-any\", \"none\" or \"otp\", not \"%s\"",
+                 k->path, v);
         return 0;
     }
     case K_DIGEST: {
@@ -408,10 +442,6 @@ int config_load_file(struct config *cfg, const char *path, char *err, size_t err
     }
     if (walk(cfg, config_root_setting(&lc), "", file, err, errlen) != 0)
         goto out;
-    if (cfg->challenge_policy == CHALLENGE_STATIC && strpbrk(cfg->challenge, "\r\n") != NULL) {
-        snprintf(err, errlen, "%s: challenge.password must not contain line breaks", path);
-        goto out;
-    }
     snprintf(cfg->source, sizeof(cfg->source), "%s", path);
     rc = 0;
 out:

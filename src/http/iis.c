@@ -1,6 +1,7 @@
 /* iis.c - IIS custom error pages and HTTP.sys pages, byte for byte as the
  * reference records them (CRLF line ends; 403 = 1233 bytes, 503 = 326). */
 #include "ndesmock/iis.h"
+#include "ndesmock/util.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -88,7 +89,7 @@ int iis_pages_init(const char *host)
     int n;
 
     n = snprintf(ascii, sizeof(ascii), LANDING_FMT, host, host);
-    if (n < 0 || (size_t)n * 2 > sizeof(landing_body))
+    if (n < 0 || (size_t)n >= sizeof(ascii) || (size_t)n * 2 > sizeof(landing_body))
         return -1;
     for (i = 0; i < (size_t)n; i++) { /* UTF-16LE of ASCII text */
         landing_body[2 * i] = ascii[i];
@@ -205,4 +206,63 @@ const struct iis_page *iis_landing_page(void)
 const struct iis_page *iis_proxy_page(int cant_display)
 {
     return &proxy_pages[cant_display ? 1 : 0];
+}
+
+#define NDES_HEAD                                                                                  \
+    "<HTML><Head><Meta HTTP-Equiv=\"Content-Type\" Content=\"text/html; charset=UTF-8\">"         \
+    "<Title>Network Device Enrollment Service</Title></Head><Body BgColor=#FFFFFF><Font "           \
+    "ID=locPageFont Face=\"Arial\"><Table Border=0 CellSpacing=0 CellPadding=4 Width=100%% "      \
+    "BgColor=#008080><TR><TD><Font ID=locPageTitleFont Face=\"Arial\" Size=-1 "                  \
+    "Color=#FFFFFF><LocID ID=locMSCertSrv>Network Device Enrollment Service</LocID></Font></TD>"  \
+    "</TR></Table><P ID=locPageTitle> Network Device Enrollment Service allows you to obtain "     \
+    "certificates for routers or other network devices using the Simple Certificate Enrollment "  \
+    "Protocol (SCEP). </P>"
+#define NDES_TAIL                                                                                  \
+    " <P ID=locPageDesc> For more information see  <A "                                            \
+    "HREF=http://go.microsoft.com/fwlink/?LinkId=67852>Using Network Device Enrollment Service "   \
+    "</A>. </P></Font></Body></HTML>"
+
+static void utf16le(struct util_buf *out, const char *ascii)
+{
+    size_t i, n = strlen(ascii);
+    uint8_t *p = util_buf_grow(out, 2 * n);
+
+    if (p == NULL)
+        return;
+    for (i = 0; i < n; i++) {
+        p[2 * i] = (uint8_t)ascii[i];
+        p[2 * i + 1] = 0;
+    }
+}
+
+void iis_admin_password_page(struct util_buf *out, const char *thumbprint, const char *password,
+                             long validity_minutes)
+{
+    char page[2048];
+
+    snprintf(page, sizeof(page),
+             NDES_HEAD "<P> To complete certificate enrollment for your network device you will "
+                       "need the following information: <P> The thumbprint (hash value) for the CA "
+                       "certificate is: <B> %s </B> <P> The enrollment challenge password is: <B> "
+                       "%s </B> <P> This password can be used only once and will expire within %ld "
+                       "minutes. <P> Each enrollment requires a new challenge password. You can "
+                       "refresh this web page to obtain a new challenge password. </P>" NDES_TAIL,
+             thumbprint, password, validity_minutes);
+    utf16le(out, page);
+}
+
+void iis_admin_cache_full_page(struct util_buf *out, int max, long validity_minutes)
+{
+    char page[2048];
+
+    snprintf(page, sizeof(page),
+             NDES_HEAD "<P> The password cache is full. <P> Network Device Enrollment Service "
+                       "stores unused password for later use. By default, passwords are stored for "
+                       "%ld minutes.<P>Use one of the existing passwords. If you cannot use an "
+                       "existing password: <UL> <LI> Wait until one or more existing passwords "
+                       "expire (by default passwords expire %ld minutes after they are created). "
+                       "</LI> <LI> Restart Internet Information Services (IIS). </LI> <LI> "
+                       "Configure the service to cache more than %d passwords. </LI> </UL> </P>" NDES_TAIL,
+             validity_minutes, validity_minutes, max);
+    utf16le(out, page);
 }

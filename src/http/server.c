@@ -55,6 +55,9 @@ struct server {
     const struct scep_ctx *scep;
     struct scenario_engine *engine;
     struct winlog *winlog;
+    struct journal *journal;
+    struct stats *stats;
+    struct otp_cache *otp;
     int fd;
     char address[300];
     char s_ip[256];
@@ -266,6 +269,93 @@ static void windows_logs(struct rq *q, const struct reply *rep)
         l.time_taken_ms = ms;
         winlog_w3c(&w->wlb, q->now, &l);
     }
+}
+
+/* The request as received (reconstructed from the parsed request: request
+ * line, headers, body), capped. Returns a malloc'd block or NULL. */
+static uint8_t *raw_request(struct rq *q, size_t cap, size_t *len)
+{
+    struct util_buf b;
+    struct evkeyvalq *h = evhttp_request_get_input_headers(q->r);
+    struct evkeyval *kv;
+    struct evbuffer *in = evhttp_request_get_input_buffer(q->r);
+    size_t blen = evbuffer_get_length(in);
+
+    util_buf_init(&b);
+    util_buf_appendf(&b, "%s %s HTTP/1.1\r\n", method_str(q->cmd), q->uri);
+    for (kv = h->tqh_first; kv; kv = kv->next.tqe_next)
+        util_buf_appendf(&b, "%s: %s\r\n", kv->key, kv->value);
+    util_buf_append(&b, "\r\n", 2);
+    if (blen) {
+        uint8_t *p = util_buf_grow(&b, blen);
+        if (p)
+            evbuffer_copyout(in, p, blen);
+    }
+    if (b.failed) {
+        util_buf_free(&b);
+        return NULL;
+    }
+    if (b.len > cap)
+        b.len = cap;
+    return util_buf_steal(&b, len);
+}
+
+static void record(struct rq *q, const struct reply *rep, size_t bytes)
+{
+    struct server *s = q->w->srv;
+    double secs = (double)(util_now_ns() - q->t0) / 1e9;
+    struct journal_entry e;
+    struct timespec ts;
+
+    if (s->stats)
+        stats_record(s->stats, q->op, rep ? rep->status : 0, secs,
+                     q->have_o ? (q->o.kind == SCEP_OUT_IIS_500 ? -1 : q->o.status) : -1,
+                     q->have_o);
+    if (s->journal == NULL)
+        return;
+    memset(&e, 0, sizeof(e));
+    clock_gettime(CLOCK_REALTIME, &ts);
+    e.time = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+    snprintf(e.method, sizeof(e.method), "%s", method_str(q->cmd));
+    snprintf(e.path, sizeof(e.path), "%.511s", q->path);
+    snprintf(e.query, sizeof(e.query), "%s", q->query ? q->query : "");
+    snprintf(e.operation, sizeof(e.operation), "%s", q->op ? q->op : "");
+    snprintf(e.peer, sizeof(e.peer), "%s", q->peer);
+    snprintf(e.user_agent, sizeof(e.user_agent), "%s",
+             header_lookup(q->r, "User-Agent") ? header_lookup(q->r, "User-Agent") : "");
+    snprintf(e.scenario, sizeof(e.scenario), "%s", q->sc ? q->sc->name : "");
+    if (q->rule) {
+        snprintf(e.rule, sizeof(e.rule), "%s", q->rule->name);
+        snprintf(e.action, sizeof(e.action), "%s", sc_action_str(q->rule->a.type));
+    }
+    e.status = rep ? rep->status : 0;
+    e.substatus = rep ? rep->substatus : 0;
+    e.bytes = bytes;
+    e.duration_ms = secs * 1e3;
+    e.pki_status = e.fail_info = -1;
+    if (q->have_o) {
+        const struct scep_outcome *o = &q->o;
+        e.has_pki = 1;
+        e.message_type = o->msg_type;
+        snprintf(e.transaction_id, sizeof(e.transaction_id), "%s", o->tid);
+        snprintf(e.sender_nonce, sizeof(e.sender_nonce), "%s", o->sender_nonce);
+        snprintf(e.cipher, sizeof(e.cipher), "%s", o->cipher);
+        snprintf(e.digest, sizeof(e.digest), "%s", o->digest);
+        snprintf(e.signer, sizeof(e.signer), "%s", o->signer);
+        snprintf(e.csr_subject, sizeof(e.csr_subject), "%s", o->csr_subject);
+        snprintf(e.sans, sizeof(e.sans), "%s", o->sans);
+        snprintf(e.key_type, sizeof(e.key_type), "%s", o->key_type);
+        e.key_bits = o->key_bits;
+        snprintf(e.challenge, sizeof(e.challenge), "%s", o->challenge);
+        e.has_challenge = o->has_challenge;
+        e.pki_status = o->kind == SCEP_OUT_IIS_500 ? -1 : o->status;
+        e.fail_info = o->fail_info;
+        e.hresult = o->hresult;
+        snprintf(e.serial, sizeof(e.serial), "%s", o->serial);
+        snprintf(e.reason, sizeof(e.reason), "%s", o->reason);
+    }
+    e.raw = raw_request(q, journal_raw_cap(s->journal), &e.raw_len);
+    journal_add(s->journal, &e);
 }
 
 /* ---- replies ---- */
@@ -779,6 +869,9 @@ static void action_reply(struct rq *q, enum sc_action_type t, const struct sc_ac
             opts.force_status = a->pki_status;
             opts.fail_info = a->fail_info;
             opts.hresult = a->hresult;
+            opts.pending_after_polls = (int)a->approve_after_polls;
+            opts.pending_after_s =
+                a->approve_after_s * scenario_engine_time_scale(q->w->srv->engine);
             if (a->pki_status == SCEP_STATUS_SUCCESS)
                 opts.force_status = SCEP_STATUS_NONE;
             pkioperation(q, rep, &opts);
@@ -977,6 +1070,7 @@ static void on_request(struct evhttp_request *r, void *arg)
                 windows_logs(&q, (act == SC_ACT_DELAY || act == SC_ACT_PARTIAL ||
                                   act == SC_ACT_DRIP) ? &rep : NULL);
                 access_log(&q, rep.status ? &rep : NULL, 0);
+                record(&q, rep.status && act != SC_ACT_PARTIAL ? &rep : NULL, 0);
                 goto done;
             }
             /* the socket was already gone: nothing to send */
@@ -994,6 +1088,7 @@ send:
     send_reply(&q, &rep);
     windows_logs(&q, &rep);
     access_log(&q, &rep, sent);
+    record(&q, &rep, sent);
 done:
     if (q.have_o)
         scep_outcome_clear(&q.o);
@@ -1103,6 +1198,9 @@ struct server *server_new(const struct server_deps *deps, char *err, size_t errl
     s->scep = deps->scep;
     s->engine = deps->engine;
     s->winlog = deps->winlog;
+    s->journal = deps->journal;
+    s->stats = deps->stats;
+    s->otp = deps->otp;
     if (config_parse_hostport(cfg->listen, host, sizeof(host), &port) != 0) {
         snprintf(err, errlen, "bad listen address '%s' (want HOST:PORT or [V6]:PORT)", cfg->listen);
         goto fail;

@@ -773,6 +773,10 @@ static int parse_action(struct ctx *c, struct sc_rule *r, config_setting_t *g)
         } else if (strcmp(k, "hresult") == 0) {
             rc |= get_long(c, s, -2147483648L, 4294967295L, &v);
             a->hresult = v > 2147483647L ? (long)(int32_t)(uint32_t)v : v;
+        } else if (strcmp(k, "approve_after_polls") == 0) {
+            rc |= get_long(c, s, 0, 1000000, &a->approve_after_polls);
+        } else if (strcmp(k, "approve_after") == 0) {
+            rc |= get_num(c, s, 0, 86400 * 30, &a->approve_after_s);
         } else if (strcmp(k, "seconds") == 0) {
             rc |= get_num(c, s, 0, 86400, &a->seconds);
         } else if (strcmp(k, "then") == 0) {

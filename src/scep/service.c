@@ -1,5 +1,7 @@
 /* service.c - the PKIOperation service: decode, policy, issue, store, reply. */
 #include "ndesmock/scep.h"
+#include "ndesmock/challenge.h"
+#include "pending.h"
 
 #include <openssl/crypto.h>
 #include <openssl/err.h>
@@ -133,6 +135,9 @@ static int challenge_ok(const struct scep_ctx *ctx, const struct scep_request *r
     case CHALLENGE_ACCEPT_ANY:
     case CHALLENGE_NONE:
         return 1;
+    case CHALLENGE_OTP:
+        /* single use: a password that verifies is spent */
+        return ctx->otp && req->has_challenge && otp_consume(ctx->otp, req->challenge);
     case CHALLENGE_STATIC:
         break;
     }
@@ -182,6 +187,64 @@ static X509 *lookup_issued(const struct scep_ctx *ctx, const struct scep_request
 
 static void reply(const struct scep_ctx *ctx, const struct scep_request *req,
                   const struct scep_opts *opts, struct scep_outcome *out, int status,
+                  int fail_info, long hresult, X509 *issued);
+
+/* Issues for csr, stores the certificate and answers SUCCESS (or FAILURE). */
+static void issue_and_reply(const struct scep_ctx *ctx, const struct scep_request *req,
+                            const struct scep_opts *opts, X509_REQ *csr,
+                            struct scep_outcome *out)
+{
+    char err[128];
+    X509 *issued = pki_issue(ctx->pki, ctx->cfg, csr, err, sizeof(err));
+
+    if (issued == NULL || store_put(ctx->store, issued, err, sizeof(err)) != 0) {
+        snprintf(out->reason, sizeof(out->reason), "%s", err);
+        reply(ctx, req, opts, out, SCEP_STATUS_FAILURE, SCEP_FAIL_BADREQUEST,
+              SCEP_HR_E_INVALIDARG, NULL);
+    } else {
+        pki_serial_hex(issued, out->serial, sizeof(out->serial));
+        snprintf(out->reason, sizeof(out->reason), "issued");
+        reply(ctx, req, opts, out, SCEP_STATUS_SUCCESS, SCEP_FAIL_NONE, 0, issued);
+    }
+    X509_free(issued);
+}
+
+/* CertPoll, or a PKCSReq resent for a pending transaction. Returns 1 if the
+ * transaction was pending (out is filled), 0 if unknown. */
+static int poll_pending(const struct scep_ctx *ctx, const struct scep_request *req,
+                        const struct scep_opts *opts, struct scep_outcome *out)
+{
+    uint8_t *der = NULL;
+    size_t len = 0;
+    int st = ctx->pending ? pending_poll(ctx->pending, req->tid_print, &der, &len) : -1;
+    const unsigned char *p;
+    X509_REQ *csr;
+
+    if (st < 0)
+        return 0;
+    if (st == PENDING_WAITING) {
+        snprintf(out->reason, sizeof(out->reason), "still pending");
+        reply(ctx, req, opts, out, SCEP_STATUS_PENDING, SCEP_FAIL_NONE, 0, NULL);
+    } else if (st == PENDING_REJECTED) {
+        snprintf(out->reason, sizeof(out->reason), "request rejected");
+        reply(ctx, req, opts, out, SCEP_STATUS_FAILURE, SCEP_FAIL_BADREQUEST,
+              SCEP_HR_E_ACCESSDENIED, NULL);
+    } else {
+        p = der;
+        csr = d2i_X509_REQ(NULL, &p, (long)len);
+        if (csr)
+            issue_and_reply(ctx, req, opts, csr, out);
+        else
+            reply(ctx, req, opts, out, SCEP_STATUS_FAILURE, SCEP_FAIL_BADREQUEST,
+                  SCEP_HR_E_INVALIDARG, NULL);
+        X509_REQ_free(csr);
+    }
+    free(der);
+    return 1;
+}
+
+static void reply(const struct scep_ctx *ctx, const struct scep_request *req,
+                  const struct scep_opts *opts, struct scep_outcome *out, int status,
                   int fail_info, long hresult, X509 *issued)
 {
     out->status = status;
@@ -201,13 +264,58 @@ void scep_pkioperation(const struct scep_ctx *ctx, const uint8_t *msg, size_t le
     scep_pkioperation_ex(ctx, msg, len, NULL, out);
 }
 
+/* The decoded fields the journal shows. */
+static void details(const struct scep_request *req, struct scep_outcome *out)
+{
+    EVP_PKEY *pk;
+    STACK_OF(X509_EXTENSION) *exts;
+    int i;
+
+    util_hex_upper(req->sender_nonce, req->sender_nonce_len > 64 ? 64 : req->sender_nonce_len,
+                   out->sender_nonce);
+    if (req->cipher_nid)
+        snprintf(out->cipher, sizeof(out->cipher), "%s", OBJ_nid2sn(req->cipher_nid));
+    if (req->digest_nid)
+        snprintf(out->digest, sizeof(out->digest), "%s", OBJ_nid2sn(req->digest_nid));
+    if (req->signer)
+        X509_NAME_oneline(X509_get_subject_name(req->signer), out->signer, sizeof(out->signer));
+    if (req->csr == NULL)
+        return;
+    X509_NAME_oneline(X509_REQ_get_subject_name(req->csr), out->csr_subject,
+                      sizeof(out->csr_subject));
+    pk = X509_REQ_get0_pubkey(req->csr);
+    if (pk) {
+        int t = EVP_PKEY_get_base_id(pk);
+        snprintf(out->key_type, sizeof(out->key_type), "%s",
+                 t == EVP_PKEY_RSA ? "RSA" : t == EVP_PKEY_EC ? "EC" : "other");
+        out->key_bits = EVP_PKEY_get_bits(pk);
+    }
+    if (req->has_challenge) {
+        snprintf(out->challenge, sizeof(out->challenge), "%s", req->challenge);
+        out->has_challenge = 1;
+    }
+    exts = X509_REQ_get_extensions(req->csr);
+    for (i = 0; i < sk_X509_EXTENSION_num(exts); i++) {
+        X509_EXTENSION *ex = sk_X509_EXTENSION_value(exts, i);
+        if (OBJ_obj2nid(X509_EXTENSION_get_object(ex)) == NID_subject_alt_name) {
+            BIO *b = BIO_new(BIO_s_mem());
+            if (b && X509V3_EXT_print(b, ex, 0, 0) == 1) {
+                int n = BIO_read(b, out->sans, (int)sizeof(out->sans) - 1);
+                out->sans[n > 0 ? n : 0] = '\0';
+            }
+            BIO_free(b);
+        }
+    }
+    sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+    ERR_clear_error();
+}
+
 void scep_pkioperation_ex(const struct scep_ctx *ctx, const uint8_t *msg, size_t len,
                           const struct scep_opts *opts, struct scep_outcome *out)
 {
     struct scep_request req;
     enum scep_decode d;
     X509 *issued = NULL;
-    char err[128];
 
     memset(out, 0, sizeof(*out));
     util_buf_init(&out->body);
@@ -218,6 +326,8 @@ void scep_pkioperation_ex(const struct scep_ctx *ctx, const uint8_t *msg, size_t
     d = scep_request_decode(ctx, msg, len, &req, out->reason, sizeof(out->reason));
     out->msg_type = req.msg_type;
     snprintf(out->tid, sizeof(out->tid), "%s", req.tid_print);
+    if (ctx->details)
+        details(&req, out);
     switch (d) {
     case SCEP_DECODE_MALFORMED:
     case SCEP_DECODE_UNDECRYPTABLE:
@@ -238,6 +348,24 @@ void scep_pkioperation_ex(const struct scep_ctx *ctx, const uint8_t *msg, size_t
         break;
     }
 
+    if (opts && opts->force_status == SCEP_STATUS_PENDING &&
+        (req.msg_type == SCEP_MSG_PKCSREQ || req.msg_type == SCEP_MSG_RENEWALREQ)) {
+        if (poll_pending(ctx, &req, opts, out))
+            goto done;
+        if (ctx->pending && req.csr) {
+            unsigned char *der = NULL;
+            int l = i2d_X509_REQ(req.csr, &der);
+            char subj[256];
+            X509_NAME_oneline(X509_REQ_get_subject_name(req.csr), subj, sizeof(subj));
+            if (l > 0)
+                pending_add(ctx->pending, req.tid_print, subj, der, (size_t)l,
+                            opts->pending_after_polls, opts->pending_after_s);
+            OPENSSL_free(der);
+        }
+        snprintf(out->reason, sizeof(out->reason), "scenario: left pending");
+        reply(ctx, &req, opts, out, SCEP_STATUS_PENDING, SCEP_FAIL_NONE, 0, NULL);
+        goto done;
+    }
     if (opts && (opts->force_status == SCEP_STATUS_FAILURE ||
                  opts->force_status == SCEP_STATUS_PENDING)) {
         snprintf(out->reason, sizeof(out->reason), "scenario: %s",
@@ -256,6 +384,8 @@ void scep_pkioperation_ex(const struct scep_ctx *ctx, const uint8_t *msg, size_t
                   NULL);
             goto done;
         }
+        if (poll_pending(ctx, &req, opts, out))
+            break; /* a PKCSReq resent for a pending transaction */
         if (!signed_by_issued_cert(ctx, &req) && !challenge_ok(ctx, &req)) {
             snprintf(out->reason, sizeof(out->reason), "%s challenge password (NDES event 29)",
                      req.has_challenge ? "wrong" : "missing");
@@ -263,16 +393,7 @@ void scep_pkioperation_ex(const struct scep_ctx *ctx, const uint8_t *msg, size_t
                   SCEP_HR_E_ACCESSDENIED, NULL);
             goto done;
         }
-        issued = pki_issue(ctx->pki, ctx->cfg, req.csr, err, sizeof(err));
-        if (issued == NULL || store_put(ctx->store, issued, err, sizeof(err)) != 0) {
-            snprintf(out->reason, sizeof(out->reason), "%s", err);
-            reply(ctx, &req, opts, out, SCEP_STATUS_FAILURE, SCEP_FAIL_BADREQUEST, SCEP_HR_E_INVALIDARG,
-                  NULL);
-            goto done;
-        }
-        pki_serial_hex(issued, out->serial, sizeof(out->serial));
-        snprintf(out->reason, sizeof(out->reason), "issued");
-        reply(ctx, &req, opts, out, SCEP_STATUS_SUCCESS, SCEP_FAIL_NONE, 0, issued);
+        issue_and_reply(ctx, &req, opts, req.csr, out);
         break;
     case SCEP_MSG_GETCERT:
         issued = lookup_issued(ctx, &req);
@@ -292,7 +413,9 @@ void scep_pkioperation_ex(const struct scep_ctx *ctx, const uint8_t *msg, size_t
               NULL);
         break;
     case SCEP_MSG_CERTPOLL:
-        /* Without a pending request (healthy NDES issues at once) there is nothing to poll. */
+        if (poll_pending(ctx, &req, opts, out))
+            break;
+        /* Not pending (healthy NDES issues at once): there is nothing to poll. */
         snprintf(out->reason, sizeof(out->reason), "no pending request for this transaction");
         reply(ctx, &req, opts, out, SCEP_STATUS_FAILURE, SCEP_FAIL_BADCERTID, SCEP_HR_E_INVALIDARG,
               NULL);
