@@ -17,6 +17,7 @@
 #include <fnmatch.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <openssl/crypto.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -110,7 +111,7 @@ static const char *method_str(enum evhttp_cmd_type t)
 
 /* ---- one request ---- */
 
-enum route { ROUTE_NONE, ROUTE_SCEP, ROUTE_REDIRECT };
+enum route { ROUTE_NONE, ROUTE_SCEP, ROUTE_REDIRECT, ROUTE_ADMIN, ROUTE_ADMIN_REDIRECT };
 
 enum reply_kind { RK_IIS, RK_HTTPSYS, RK_PROXY };
 
@@ -128,6 +129,7 @@ struct reply {
     const char *httperr_reason;
     int no_log;               /* nothing in the W3C/HTTPERR logs (crash, proxy) */
     const char *server;       /* IIS Server header (scenario may override) */
+    int www_authenticate;     /* 401: offer Negotiate and NTLM */
 };
 
 struct rq {
@@ -153,6 +155,7 @@ struct rq {
     int peer_port;
     const char *note;
     const char *fault;        /* action taken instead of the healthy answer */
+    char username[160];       /* W3C cs-username after mscep_admin authentication */
 };
 
 static void access_log(struct rq *q, const struct reply *rep, size_t bytes)
@@ -218,7 +221,8 @@ static void windows_logs(struct rq *q, const struct reply *rep)
             winlog_w3c(&w->wlb, q->now, &x);
         }
     }
-    if (q->rule && q->rule->a.type == SC_ACT_CRASH) {
+    if (q->rule && (q->rule->a.type == SC_ACT_CRASH ||
+                    (q->rule->a.type == SC_ACT_DELAY && q->rule->a.then == SC_ACT_CRASH))) {
         /* HTTP.sys logs the request the crashed worker abandoned. */
         struct httperr_line h = {0};
         char uri[PATH_CAP + 64];
@@ -260,6 +264,7 @@ static void windows_logs(struct rq *q, const struct reply *rep)
         l.stem = q->path;
         l.query = q->query;
         l.s_port = s->s_port;
+        l.username = q->username;
         l.c_ip = q->peer;
         l.user_agent = header_lookup(q->r, "User-Agent");
         l.referer = header_lookup(q->r, "Referer");
@@ -425,6 +430,10 @@ static void add_headers(struct worker *w, struct evkeyvalq *h, const struct repl
     }
     if (rep->location[0])
         evhttp_add_header(h, "Location", rep->location);
+    if (rep->www_authenticate) {
+        evhttp_add_header(h, "WWW-Authenticate", "Negotiate");
+        evhttp_add_header(h, "WWW-Authenticate", "NTLM");
+    }
 }
 
 static void send_reply(struct rq *q, struct reply *rep)
@@ -686,7 +695,73 @@ static enum route route_of(const char *path)
             return ROUTE_SCEP;
     if (strcasecmp(path, "/certsrv/mscep") == 0)
         return ROUTE_REDIRECT;
+    if (strcasecmp(path, "/certsrv/mscep_admin/") == 0 ||
+        strcasecmp(path, "/certsrv/mscep_admin/mscep.dll") == 0)
+        return ROUTE_ADMIN;
+    if (strcasecmp(path, "/certsrv/mscep_admin") == 0)
+        return ROUTE_ADMIN_REDIRECT;
     return ROUTE_NONE;
+}
+
+/* mscep_admin uses Windows authentication. In the lab ndesmock accepts Basic
+ * credentials matching challenge.admin_user/admin_password (the user part may
+ * carry a DOMAIN\ prefix or an @domain suffix). Returns 1 (authenticated,
+ * q->username set), 0 (no credentials) or -1 (refused). */
+static int admin_auth(struct rq *q)
+{
+    const struct config *cfg = q->w->srv->cfg;
+    const char *h = header_lookup(q->r, "Authorization");
+    char dec[512], *colon, *user;
+    const char *want = cfg->admin_user, *bs;
+    long n;
+
+    if (h == NULL)
+        return 0;
+    if (strncasecmp(h, "Basic ", 6) != 0)
+        return -1;
+    n = util_base64_decode(h + 6, strlen(h + 6), (uint8_t *)dec, sizeof(dec) - 1);
+    if (n <= 0)
+        return -1;
+    dec[n] = '\0';
+    colon = strchr(dec, ':');
+    if (colon == NULL)
+        return -1;
+    *colon = '\0';
+    user = dec;
+    snprintf(q->username, sizeof(q->username), "%.159s", dec);
+    if ((bs = strchr(user, '\\')) != NULL)
+        user = (char *)bs + 1;
+    if ((bs = strchr(want, '\\')) != NULL)
+        want = bs + 1;
+    {
+        char *at = strchr(user, '@');
+        if (at)
+            *at = '\0';
+    }
+    if (strcasecmp(user, want) != 0 || strlen(colon + 1) != strlen(cfg->admin_password) ||
+        CRYPTO_memcmp(colon + 1, cfg->admin_password, strlen(cfg->admin_password)) != 0) {
+        q->username[0] = '\0';
+        return -1;
+    }
+    return 1;
+}
+
+/* GET /certsrv/mscep_admin/: a fresh one-time password, or "cache full". */
+static void admin_page(struct rq *q, struct reply *rep)
+{
+    struct server *s = q->w->srv;
+    const struct config *cfg = s->cfg;
+    char pw[160];
+
+    util_buf_init(&rep->own);
+    if (s->otp && otp_mint(s->otp, pw, sizeof(pw)) == 0) {
+        iis_admin_password_page(&rep->own, s->scep->pki->ca_md5, pw, cfg->otp_validity_minutes);
+        q->note = "one-time password issued";
+    } else {
+        iis_admin_cache_full_page(&rep->own, cfg->otp_max, cfg->otp_validity_minutes);
+        q->note = "password cache full";
+    }
+    reply_ok(rep, "text/html", rep->own.data, rep->own.len);
 }
 
 /* Reads the PKIOperation message (POST body or GET message=) into q->der. */
@@ -781,6 +856,28 @@ static void healthy(struct rq *q, struct reply *rep)
     case ROUTE_NONE:
         reply_iis_error(rep, 404, 0, 2);
         return;
+    case ROUTE_ADMIN:
+    case ROUTE_ADMIN_REDIRECT: {
+        int a = admin_auth(q);
+        if (a <= 0) {
+            reply_iis_error(rep, 401, a == 0 ? 2 : 1, a == 0 ? 5 : 1326);
+            rep->www_authenticate = 1;
+            return;
+        }
+        if (q->route == ROUTE_ADMIN_REDIRECT) {
+            rep->kind = RK_IIS;
+            rep->status = 301;
+            rep->reason = "Moved Permanently";
+            rep->ctype = "text/html; charset=UTF-8";
+            snprintf(rep->location, sizeof(rep->location), "%s/", q->path);
+            return;
+        }
+        if (q->op == NULL || *q->op == '\0') {
+            admin_page(q, rep);
+            return;
+        }
+        break; /* SCEP operations on the admin application answer as on /mscep */
+    }
     case ROUTE_REDIRECT:
         rep->kind = RK_IIS;
         rep->status = 301;
@@ -847,8 +944,12 @@ static void action_reply(struct rq *q, enum sc_action_type t, const struct sc_ac
         reply_iis_error(rep, status, a->substatus, a->win32);
         break;
     case SC_ACT_HTTPSYS:
-        reply_httpsys(rep, status == 400 || status == 414 ? status : 503,
-                      a->httperr_reason[0] ? a->httperr_reason : "AppOffline");
+        status = status == 400 || status == 414 ? status : 503;
+        reply_httpsys(rep, status,
+                      a->httperr_reason[0] ? a->httperr_reason
+                      : status == 503      ? "AppOffline"
+                      : status == 414      ? "URL_Length"
+                                           : "RequestLength");
         break;
     case SC_ACT_PROXY:
         reply_page(rep, iis_proxy_page(a->proxy_page == SC_PROXY_CANT_DISPLAY), RK_PROXY);
@@ -861,7 +962,8 @@ static void action_reply(struct rq *q, enum sc_action_type t, const struct sc_ac
         break;
     }
     case SC_ACT_CAPS_EMPTY:
-        reply_ok(rep, q->w->srv->cfg->caps.content_type, "", 0);
+        reply_ok(rep, (q->sc->caps_override & 2) ? q->sc->caps.content_type
+                                                 : q->w->srv->cfg->caps.content_type, "", 0);
         break;
     case SC_ACT_SCEP:
         if (q->op && strcmp(q->op, "PKIOperation") == 0) {
@@ -1062,15 +1164,15 @@ static void on_request(struct evhttp_request *r, void *arg)
         if (is_transport(act)) {
             if (q.sc->server_header[0])
                 rep.server = q.sc->server_header;
-            if (act == SC_ACT_CRASH || act == SC_ACT_CLOSE || act == SC_ACT_RESET ||
-                act == SC_ACT_HANG)
+            enum sc_action_type eff = act == SC_ACT_DELAY ? a->then : act;
+            if (eff == SC_ACT_CRASH || eff == SC_ACT_CLOSE || eff == SC_ACT_RESET ||
+                eff == SC_ACT_HANG)
                 rep.no_log = 1;
             q.fault = sc_action_str(act);
             if (transport_fault(&q, a, &rep) == 0) {
-                windows_logs(&q, (act == SC_ACT_DELAY || act == SC_ACT_PARTIAL ||
-                                  act == SC_ACT_DRIP) ? &rep : NULL);
-                access_log(&q, rep.status ? &rep : NULL, 0);
-                record(&q, rep.status && act != SC_ACT_PARTIAL ? &rep : NULL, 0);
+                windows_logs(&q, rep.no_log ? NULL : &rep);
+                access_log(&q, rep.status && !rep.no_log ? &rep : NULL, 0);
+                record(&q, rep.status && !rep.no_log && act != SC_ACT_PARTIAL ? &rep : NULL, 0);
                 goto done;
             }
             /* the socket was already gone: nothing to send */

@@ -1,5 +1,8 @@
 /* main.c - command line, start-up order, ready file, exit codes. Only main exits. */
+#include "ndesmock/admin.h"
+#include "ndesmock/challenge.h"
 #include "ndesmock/config.h"
+#include "ndesmock/journal.h"
 #include "ndesmock/iis.h"
 #include "ndesmock/pki.h"
 #include "ndesmock/scenario.h"
@@ -45,6 +48,8 @@ static void usage(FILE *f)
 "  -r, --ready-file FILE   once listening, write a JSON object with scep_url,\n"
 "                          challenge, pid, state_dir, ca_cert_path,\n"
 "                          ca_md5_thumbprint, scenario and version\n"
+"  -a, --admin-listen HOST:PORT  admin API listener (default 127.0.0.1:8081;\n"
+"                          port 0 picks a free port); see docs/admin-api.md\n"
 "  -t, --threads N         worker threads (default: one per core)\n"
 "  -S, --scenario NAME|PATH  start with this scenario (default healthy); a value\n"
 "                          with '/' or ending in .cfg is a file, otherwise NAME.cfg\n"
@@ -75,7 +80,8 @@ static void usage(FILE *f)
 }
 
 static int write_ready_file(const char *path, const char *url, const char *challenge,
-                            const struct config *cfg, const struct pki *pki, const char *scenario)
+                            const struct config *cfg, const struct pki *pki, const char *scenario,
+                            const char *admin_url, const char *admin_page_url)
 {
     char tmp[PATH_MAX + 16], absstate[PATH_MAX];
     json_t *o = json_object();
@@ -94,6 +100,8 @@ static int write_ready_file(const char *path, const char *url, const char *chall
     }
     json_object_set_new(o, "ca_md5_thumbprint", json_string(pki->ca_md5));
     json_object_set_new(o, "scenario", json_string(scenario));
+    json_object_set_new(o, "admin_url", json_string(admin_url));
+    json_object_set_new(o, "admin_page_url", json_string(admin_page_url));
     json_object_set_new(o, "version", json_string(NDESMOCK_VERSION));
     snprintf(tmp, sizeof(tmp), "%s.tmp%ld", path, (long)getpid());
     if (json_dump_file(o, tmp, JSON_INDENT(2) | JSON_SORT_KEYS) == 0 && rename(tmp, path) == 0)
@@ -173,6 +181,52 @@ static int list_scenarios(const char *dir, const char *state)
     return rc;
 }
 
+/* What the main loop's signal handlers need. */
+struct main_ctx {
+    struct event_base *base;
+    struct scenario_engine *engine;
+    struct scenario_slot *slot;
+    const char *scenarios_dir, *state_dir;
+};
+
+static struct scenario *load_scenario(const char *arg, const char *dir, const char *state,
+                                      char *path, size_t pathcap);
+
+static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
+{
+    struct main_ctx *mc = arg;
+
+    (void)sig;
+    (void)what;
+    event_base_loopbreak(mc->base);
+}
+
+/* SIGHUP: reload the current scenario file now; an invalid file keeps the old one. */
+static void on_hup(evutil_socket_t sig, short what, void *arg)
+{
+    struct main_ctx *mc = arg;
+    char p2[PATH_MAX];
+    struct scenario *n;
+
+    (void)sig;
+    (void)what;
+    if (mc->slot->path[0] == '\0') {
+        /* built in, or sent as text over the admin API: no file to read again */
+        scenario_engine_reset(mc->engine);
+        fprintf(stderr, "ndesmock: SIGHUP: the current scenario has no file; counters and "
+                        "rapid-fail state reset\n");
+        return;
+    }
+    n = load_scenario(mc->slot->path, mc->scenarios_dir, mc->state_dir, p2, sizeof(p2));
+    if (n) {
+        fprintf(stderr, "ndesmock: SIGHUP: scenario '%s' reloaded from %s\n", n->name,
+                mc->slot->path);
+        scenario_engine_switch(mc->engine, n);
+    } else {
+        fprintf(stderr, "ndesmock: SIGHUP: reload failed, keeping the current scenario\n");
+    }
+}
+
 static int load_providers(void)
 {
     /* Loading "legacy" (single DES, which micromdm's client sends) turns off the
@@ -194,6 +248,7 @@ int main(int argc, char **argv)
         {"scenario", required_argument, NULL, 'S'}, {"scenarios-dir", required_argument, NULL, 'D'},
         {"time-scale", required_argument, NULL, 'T'}, {"seed", required_argument, NULL, 'E'},
         {"check", required_argument, NULL, 'C'},   {"list-scenarios", no_argument, NULL, 'L'},
+        {"admin-listen", required_argument, NULL, 'a'},
         {NULL, 0, NULL, 0},
     };
     struct config cfg;
@@ -202,6 +257,7 @@ int main(int argc, char **argv)
     struct scep_ctx sctx;
     struct server *srv = NULL;
     const char *config_path = NULL, *listen_arg = NULL, *state_arg = NULL, *ready = NULL;
+    const char *admin_arg = NULL;
     int threads_arg = -1, generate_only = 0, c, rc = EXIT_RUNTIME;
     char err[512], url[400];
     const char *challenge = NULL, *scenario_arg = "healthy", *check_file = NULL;
@@ -213,16 +269,28 @@ int main(int argc, char **argv)
     struct scenario_engine *engine = NULL;
     struct winlog *wl = NULL;
     struct server_deps deps;
+    struct admin_deps adeps;
+    struct admin *admin = NULL;
+    struct journal *journal = NULL;
+    struct stats *stats = NULL;
+    struct otp_cache *otp = NULL;
+    struct scep_pending *pending = NULL;
+    struct event_base *base = NULL;
+    struct event *ev_term = NULL, *ev_int = NULL, *ev_hup = NULL;
+    struct main_ctx mc;
+    struct scenario_slot slot;
+    char admin_url[400], admin_page_url[400];
     sigset_t set;
 
     memset(&pki, 0, sizeof(pki));
     scenarios_dir[0] = '\0';
     memset(&sctx, 0, sizeof(sctx));
     store.index_fd = -1;
-    while ((c = getopt_long(argc, argv, "c:l:s:r:t:hV", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "c:l:s:r:t:a:S:hV", opts, NULL)) != -1) {
         switch (c) {
         case 'c': config_path = optarg; break;
         case 'l': listen_arg = optarg; break;
+        case 'a': admin_arg = optarg; break;
         case 's': state_arg = optarg; break;
         case 'r': ready = optarg; break;
         case 't': {
@@ -280,6 +348,17 @@ int main(int argc, char **argv)
         fprintf(stderr, "ndesmock: %s\n", err);
         return EXIT_USAGE;
     }
+    if (admin_arg) {
+        char host[CONFIG_STR];
+        int port;
+        if (config_parse_hostport(admin_arg, host, sizeof(host), &port) != 0 ||
+            strlen(admin_arg) >= sizeof(cfg.admin_listen)) {
+            fprintf(stderr, "ndesmock: --admin-listen wants HOST:PORT or [V6]:PORT, not '%s'\n",
+                    admin_arg);
+            return EXIT_USAGE;
+        }
+        snprintf(cfg.admin_listen, sizeof(cfg.admin_listen), "%s", admin_arg);
+    }
     if (listen_arg) {
         char host[CONFIG_STR];
         int port;
@@ -324,7 +403,8 @@ int main(int argc, char **argv)
     }
 
     signal(SIGPIPE, SIG_IGN);
-    /* Signals are taken by sigwait() in the main thread only. */
+    /* Block the signals here so the worker threads inherit the mask; the main
+     * event loop unblocks and takes them once the workers run. */
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
@@ -353,6 +433,15 @@ int main(int argc, char **argv)
         rc = EXIT_OK;
         goto out;
     }
+    otp = otp_new(cfg.otp_max, (double)cfg.otp_validity_minutes * 60.0, cfg.otp_length_bytes);
+    pending = scep_pending_new(4096);
+    journal = journal_new((size_t)cfg.journal_size, (size_t)cfg.journal_raw_bytes,
+                          cfg.journal_secrets);
+    stats = calloc(1, sizeof(*stats));
+    if (!otp || !pending || !journal || !stats) {
+        fprintf(stderr, "ndesmock: out of memory\n");
+        goto out;
+    }
     if (store_open(&store, cfg.state_dir, err, sizeof(err)) != 0 ||
         scep_ctx_init(&sctx, &cfg, &pki, &store, err, sizeof(err)) != 0 ||
         (wl = winlog_open(cfg.state_dir, err, sizeof(err))) == NULL) {
@@ -374,54 +463,93 @@ int main(int argc, char **argv)
     deps.scep = &sctx;
     deps.engine = engine;
     deps.winlog = wl;
+    deps.journal = journal;
+    deps.stats = stats;
+    deps.otp = otp;
+    sctx.otp = otp;
+    sctx.pending = pending;
+    sctx.details = 1;
     srv = server_new(&deps, err, sizeof(err));
     if (srv == NULL || server_start(srv, err, sizeof(err)) != 0) {
+        fprintf(stderr, "ndesmock: %s\n", err);
+        goto out;
+    }
+    /* Workers keep the signals blocked; the main loop takes them. */
+    pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+    base = event_base_new();
+    if (base == NULL) {
+        fprintf(stderr, "ndesmock: cannot create the main event loop\n");
+        goto out;
+    }
+    snprintf(slot.path, sizeof(slot.path), "%s", scenario_path);
+    adeps.cfg = &cfg;
+    adeps.engine = engine;
+    adeps.slot = &slot;
+    adeps.journal = journal;
+    adeps.stats = stats;
+    adeps.otp = otp;
+    adeps.pending = pending;
+    adeps.scenarios_dir = scenarios_dir;
+    adeps.state_dir = cfg.state_dir;
+    adeps.certs_dir = store.certs_dir;
+    admin = admin_new(base, &adeps, cfg.admin_listen, err, sizeof(err));
+    if (admin == NULL) {
         fprintf(stderr, "ndesmock: %s\n", err);
         goto out;
     }
     if (cfg.challenge_policy == CHALLENGE_STATIC)
         challenge = cfg.challenge[0] ? cfg.challenge : pki.challenge;
     snprintf(url, sizeof(url), "http://%s/certsrv/mscep/mscep.dll", server_address(srv));
+    snprintf(admin_url, sizeof(admin_url), "http://%s", admin_address(admin));
+    snprintf(admin_page_url, sizeof(admin_page_url), "http://%s/certsrv/mscep_admin/",
+             server_address(srv));
     fprintf(stderr,
             "ndesmock %s: SCEP at %s\n"
+            "  admin API %s, password page %s\n"
             "  challenge policy %s%s%s\n"
             "  state %s, CA %s (MD5 %s)\n"
             "  scenario %s (%s)\n",
-            NDESMOCK_VERSION, url, challenge_policy_str(cfg.challenge_policy),
+            NDESMOCK_VERSION, url, admin_url, admin_page_url,
+            challenge_policy_str(cfg.challenge_policy),
             challenge ? ", static challenge " : "", challenge ? challenge : "", cfg.state_dir,
             pki.ca_cert_path, pki.ca_md5, sc->name, sc->source);
-    if (ready && write_ready_file(ready, url, challenge, &cfg, &pki, sc->name) != 0) {
+    if (ready && write_ready_file(ready, url, challenge, &cfg, &pki, sc->name, admin_url,
+                                  admin_page_url) != 0) {
         fprintf(stderr, "ndesmock: %s: cannot write ready file: %s\n", ready, strerror(errno));
         goto out;
     }
-    for (;;) {
-        int sig = 0;
-        if (sigwait(&set, &sig) != 0)
-            continue;
-        if (sig != SIGHUP)
-            break;
-        if (scenario_path[0]) {
-            /* SIGHUP: reload the current file now; an invalid file keeps the old one. */
-            char p2[PATH_MAX];
-            struct scenario *n = load_scenario(scenario_path, scenarios_dir, cfg.state_dir, p2,
-                                               sizeof(p2));
-            if (n) {
-                fprintf(stderr, "ndesmock: SIGHUP: scenario '%s' reloaded from %s\n", n->name,
-                        scenario_path);
-                scenario_engine_switch(engine, n);
-            } else {
-                fprintf(stderr, "ndesmock: SIGHUP: reload failed, keeping the current scenario\n");
-            }
-        } else {
-            scenario_engine_reset(engine);
-            fprintf(stderr, "ndesmock: SIGHUP: built-in scenario reset\n");
-        }
+    mc.base = base;
+    mc.engine = engine;
+    mc.slot = &slot;
+    mc.scenarios_dir = scenarios_dir;
+    mc.state_dir = cfg.state_dir;
+    ev_term = evsignal_new(base, SIGTERM, on_stop_signal, &mc);
+    ev_int = evsignal_new(base, SIGINT, on_stop_signal, &mc);
+    ev_hup = evsignal_new(base, SIGHUP, on_hup, &mc);
+    if (!ev_term || !ev_int || !ev_hup || evsignal_add(ev_term, NULL) || evsignal_add(ev_int, NULL) ||
+        evsignal_add(ev_hup, NULL)) {
+        fprintf(stderr, "ndesmock: cannot install signal handlers\n");
+        goto out;
     }
+    event_base_dispatch(base);
     server_stop(srv);
     rc = EXIT_OK;
 out:
+    if (ev_term)
+        event_free(ev_term);
+    if (ev_int)
+        event_free(ev_int);
+    if (ev_hup)
+        event_free(ev_hup);
+    admin_free(admin);
     server_free(srv);
+    if (base)
+        event_base_free(base);
     scenario_engine_free(engine);
+    journal_free(journal);
+    free(stats);
+    otp_free(otp);
+    scep_pending_free(pending);
     winlog_free(wl);
     scep_ctx_free(&sctx);
     if (store.index_fd >= 0)

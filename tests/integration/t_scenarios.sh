@@ -190,10 +190,20 @@ t_scn_challenge_rejected() {
 
 t_scn_pending_approval() {
     start_scn pending-approval
-    make_req --challenge "$SRV_CHALLENGE"; send_req post
+    make_req --challenge "$SRV_CHALLENGE" --tid "PEND-1"; send_req post
     reply_line | grep -q "status=PENDING .*sig_ok=1" || fail "PENDING: $(reply_line)"
-    make_req --type 20; send_req post
-    reply_line | grep -q "status=PENDING" || fail "poll PENDING: $(reply_line)"
+    # polls with the same transaction and key stay PENDING until approved
+    "$SCEPREQ" make --ra "$RA_ENC" --out "$T/req.der" --key "$T/key.pem" --cert "$T/self.pem" --type 20 --tid "PEND-1"
+    send_req post; reply_line | grep -q "status=PENDING" || fail "poll PENDING: $(reply_line)"
+    curl -s "$SRV_ADMIN/pending" | grep -q '"transaction_id":"PEND-1"' || fail "GET /pending"
+    curl -s -X POST "$SRV_ADMIN/pending/PEND-1/approve" | grep -q '"state":"approved"' || fail "approve"
+    send_req post; expect_success
+    # another one, rejected
+    make_req --challenge "$SRV_CHALLENGE" --tid "PEND-2"; send_req post
+    curl -s -X POST "$SRV_ADMIN/pending/PEND-2/reject" | grep -q '"state":"rejected"' || fail "reject"
+    "$SCEPREQ" make --ra "$RA_ENC" --out "$T/req.der" --key "$T/key.pem" --cert "$T/self.pem" --type 20 --tid "PEND-2"
+    send_req post; expect_failure badRequest
+    [ "$(curl -s -o /dev/null -w '%{http_code}' -X POST "$SRV_ADMIN/pending/PEND-2/approve")" = 404 ] || fail "decided twice"
 }
 
 t_scn_legacy_caps() {
@@ -233,6 +243,7 @@ t_scn_ndes_2008r2_profile() {
     check "200" [ "$(status_of caps)" = 200 ]
     check "empty body" [ "$(wc -c <"$T/caps.b")" = 0 ]
     check "IIS 7.5" [ "$(header_of caps Server)" = Microsoft-IIS/7.5 ]
+    check "no Content-Type" [ -z "$(header_of caps Content-Type)" ]
     make_req --challenge "$SRV_CHALLENGE" --cipher aes256 --digest sha256; send_req post
     reply_line | grep -q "status=SUCCESS .*digest=SHA1 cipher=DES-EDE3-CBC" || fail "3DES/SHA-1 reply: $(reply_line)"
 }

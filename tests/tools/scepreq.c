@@ -6,7 +6,7 @@
  *                 [--cert-out C.pem] [--key K.pem] [--cn CN] [--challenge PW]
  *                 [--san DNS:x] [--cipher des|des3|aes128|aes192|aes256]
  *                 [--digest sha1|sha256|sha512|md5] [--type 19|17|20|21|22]
- *                 [--tamper] [--count N --out-dir DIR] [--key-type rsa|ec]
+ *                 [--tamper] [--count N --out-dir DIR] [--key-type rsa|ec] [--tid ID]
  *   scepreq reply --in REPLY.der --ra-sign RA_SIGN.pem --key K.pem --cert C.pem
  *                 [--issued-out ISSUED.pem]
  *
@@ -100,14 +100,14 @@ static int cmd_make(int argc, char **argv)
         {"challenge", 1, 0, 'p'}, {"san", 1, 0, 's'},   {"cipher", 1, 0, 'c'},
         {"digest", 1, 0, 'd'},  {"type", 1, 0, 't'},    {"tamper", 0, 0, 'T'},
         {"count", 1, 0, 'N'},   {"out-dir", 1, 0, 'D'}, {"cert", 1, 0, 'x'},
-        {"key-type", 1, 0, 'y'},
+        {"key-type", 1, 0, 'y'},  {"tid", 1, 0, 'I'},
         {0, 0, 0, 0},
     };
     X509 *ra[8];
     int nra = 0, type = SCEP_MSG_PKCSREQ, tamper = 0, c, rc = 1, count = 1, i;
     const char *out = NULL, *key_out = NULL, *cert_out = NULL, *key_in = NULL, *cert_in = NULL;
     const char *cn = "scepreq", *challenge = NULL, *san = NULL, *cipher = "des3", *digest = "sha256";
-    const char *out_dir = NULL, *key_type = "rsa";
+    const char *out_dir = NULL, *key_type = "rsa", *tid_arg = NULL;
     EVP_PKEY *key = NULL;
     X509 *self = NULL;
     const EVP_CIPHER *ciph = NULL;
@@ -131,6 +131,7 @@ static int cmd_make(int argc, char **argv)
         case 'N': count = atoi(optarg); break;
         case 'D': out_dir = optarg; break;
         case 'y': key_type = optarg; break;
+        case 'I': tid_arg = optarg; break;
         default: return 2;
         }
     }
@@ -164,6 +165,8 @@ static int cmd_make(int argc, char **argv)
         util_buf_init(&content);
         RAND_bytes(rnd, sizeof(rnd));
         util_hex_upper(rnd, 16, tid);
+        if (tid_arg && count == 1)
+            snprintf(tid, sizeof(tid), "%s", tid_arg);
         snprintf(subj, sizeof(subj), count > 1 ? "%s-%d-%.8s" : "%s", cn, i, tid);
         if (type == SCEP_MSG_PKCSREQ || type == SCEP_MSG_RENEWALREQ) {
             unsigned char *p = NULL;

@@ -5,7 +5,8 @@
 #   Starts $NDESMOCK_BIN on 127.0.0.1:0 with state dir $SHARED_STATE (unless
 #   --state-dir is among the args) and ready file DIR/ready.json, waits (10 s
 #   at most, READY_TRIES x 50 ms) for the ready file, and sets SRV_PID, SRV_URL, SRV_CHALLENGE,
-#   SRV_CA, SRV_BASE (http://host:port), SRV_LOG (DIR/server.log).
+#   SRV_CA, SRV_BASE (http://host:port), SRV_ADMIN (admin API base URL),
+#   SRV_LOG (DIR/server.log).
 # stop_server   SIGTERM, wait (10 s at most), set SRV_RC to the exit status.
 
 : "${NDESMOCK_BIN:?NDESMOCK_BIN must name the ndesmock binary}"
@@ -22,7 +23,7 @@ start_server() {
     SRV_LOG=$dir/server.log
     # NDESMOCK_WRAP (e.g. valgrind ...) runs the server under a tool.
     # shellcheck disable=SC2086
-    ${NDESMOCK_WRAP:-} "$NDESMOCK_BIN" --listen 127.0.0.1:0 "${state[@]}" --ready-file "$dir/ready.json" "$@" \
+    ${NDESMOCK_WRAP:-} "$NDESMOCK_BIN" --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 "${state[@]}" --ready-file "$dir/ready.json" "$@" \
         >"$dir/server.out" 2>"$SRV_LOG" &
     SRV_PID=$!
     local i
@@ -36,6 +37,7 @@ start_server() {
     SRV_CHALLENGE=$(_json_field "$dir/ready.json" challenge)
     SRV_CA=$(_json_field "$dir/ready.json" ca_cert_path)
     SRV_BASE=${SRV_URL%/certsrv/*}
+    SRV_ADMIN=$(_json_field "$dir/ready.json" admin_url)
     ALL_PIDS="${ALL_PIDS:-} $SRV_PID"
 }
 
