@@ -168,3 +168,9 @@ t_adm_otp() {
 
 TESTS+=(t_adm_scenario_switch t_adm_journal t_adm_journal_secrets_off t_adm_token t_adm_certs
         t_adm_reset_metrics t_adm_otp)
+
+t_adm_docs_ci_example() {
+    NDESMOCK="$NDESMOCK_BIN" timeout 120 bash "$HERE/../../docs/examples/ci-example.sh" >"$T/out" 2>&1 || { cat "$T/out"; fail "docs/examples/ci-example.sh"; }
+    grep -q "^PASS" "$T/out" || fail "example did not pass"
+}
+TESTS+=(t_adm_docs_ci_example)
