@@ -15,7 +15,8 @@ struct iis_page {
  * for 401, 403, 404, 405, 500; NULL for other codes. Built once, static storage. */
 const struct iis_page *iis_custom_page(int status);
 
-/* HTTP.sys error pages: 400 (Request Too Long), 414, 503; NULL otherwise. */
+/* HTTP.sys error pages: 400 (Request Too Long), 414, 503, and 4000 for the
+ * 400 "The request is badly formed." (answered with status 400); NULL otherwise. */
 const struct iis_page *iis_httpsys_page(int status);
 
 /* NDES landing page for GET mscep.dll without the Intune connector: UTF-16LE,

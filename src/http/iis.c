@@ -52,6 +52,9 @@ static const struct custom_def httpsys_defs[] = {
      "HTTP Error 414. The request URL is too long."},
     {503, "Service Unavailable", "Service Unavailable|Service Unavailable",
      "HTTP Error 503. The service is unavailable."},
+    /* status 4000: the 400 HTTP.sys sends for bytes that are not HTTP (text inferred) */
+    {4000, "Bad Request", "Bad Request|Bad Request",
+     "HTTP Error 400. The request is badly formed."},
 };
 #define NHTTPSYS (sizeof(httpsys_defs) / sizeof(httpsys_defs[0]))
 static char httpsys_bodies[NHTTPSYS][512];
@@ -170,7 +173,7 @@ int iis_pages_init(const char *host)
         n = snprintf(httpsys_bodies[i], sizeof(httpsys_bodies[i]), HTTPSYS_HEAD, title, h2, d->h3);
         if (n < 0 || n >= (int)sizeof(httpsys_bodies[i]))
             return -1;
-        httpsys_pages[i].status = d->status;
+        httpsys_pages[i].status = d->status == 4000 ? 400 : d->status;
         httpsys_pages[i].reason = d->reason;
         httpsys_pages[i].body = httpsys_bodies[i];
         httpsys_pages[i].len = (size_t)n;
@@ -193,7 +196,7 @@ const struct iis_page *iis_httpsys_page(int status)
     size_t i;
 
     for (i = 0; i < NHTTPSYS; i++)
-        if (httpsys_pages[i].status == status)
+        if (httpsys_defs[i].status == status)
             return &httpsys_pages[i];
     return NULL;
 }

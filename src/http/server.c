@@ -20,6 +20,7 @@
 #include <openssl/crypto.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +34,7 @@
 #define PATH_CAP 2048
 
 struct rawc;
+struct guard;
 
 struct worker {
     struct server *srv;
@@ -47,6 +49,10 @@ struct worker {
     struct util_buf log;
     struct winlog_buf wlb;
     struct rawc *raws;        /* hijacked connections (faults) */
+    struct guard *guards;     /* every connection evhttp holds, see "connection guard" */
+    struct guard **by_fd;
+    size_t by_fd_cap;
+    struct event *sweep_ev;
     long inflight;
     int drain_ticks;
 };
@@ -66,6 +72,7 @@ struct server {
     int nworkers;
     struct worker workers[MAX_WORKERS];
     int started;
+    atomic_long conns;        /* open connections, all workers */
 };
 
 /* ---- access log (per-thread buffer, flushed by size, timer and at stop) ---- */
@@ -1026,13 +1033,277 @@ static int transport_fault(struct rq *q, const struct sc_action *a, struct reply
     return 0;
 }
 
+/* ---- connection guard ----
+ * libevent 2.1 has no per-request deadline, no connection cap and answers
+ * non-HTTP bytes and oversized bodies itself. Every connection evhttp accepts
+ * gets a guard: its bufferevent is made by us (evhttp_set_bevcb) and kept
+ * referenced, so the guard can tell when evhttp has freed it (callbacks
+ * cleared). A priority-0 event sees the first bytes before evhttp's reader
+ * (priority 1) and answers as HTTP.sys (400 for bytes that are not HTTP, 503
+ * over the connection cap) or IIS (404.13 for a declared body over the cap,
+ * without reading it). A 100 ms sweep closes connections idle or stuck in a
+ * request past the deadline (IIS connectionTimeout, scaled) and reclaims
+ * guards. */
+
+struct guard {
+    struct worker *w;
+    struct bufferevent *bev;  /* one reference held */
+    struct event *watch;
+    uint64_t last_ns;         /* accepted, or last request started/finished */
+    int fd;
+    int over_cap;
+    struct guard *next, *prev;
+};
+
+static void guard_map(struct worker *w, struct guard *g)
+{
+    if (g->fd < 0)
+        return;
+    if ((size_t)g->fd >= w->by_fd_cap) {
+        size_t n = w->by_fd_cap ? w->by_fd_cap : 256;
+        struct guard **m;
+        while (n <= (size_t)g->fd)
+            n *= 2;
+        m = realloc(w->by_fd, n * sizeof(*m));
+        if (m == NULL)
+            return;
+        memset(m + w->by_fd_cap, 0, (n - w->by_fd_cap) * sizeof(*m));
+        w->by_fd = m;
+        w->by_fd_cap = n;
+    }
+    w->by_fd[g->fd] = g;
+}
+
+static struct guard *guard_of(struct worker *w, struct evhttp_request *r)
+{
+    struct evhttp_connection *c = evhttp_request_get_connection(r);
+    struct bufferevent *bev = c ? evhttp_connection_get_bufferevent(c) : NULL;
+    int fd = bev ? bufferevent_getfd(bev) : -1;
+
+    if (fd < 0 || (size_t)fd >= w->by_fd_cap || w->by_fd[fd] == NULL ||
+        w->by_fd[fd]->bev != bev)
+        return NULL;
+    return w->by_fd[fd];
+}
+
+static void guard_free(struct guard *g)
+{
+    struct worker *w = g->w;
+
+    if (g->prev)
+        g->prev->next = g->next;
+    else
+        w->guards = g->next;
+    if (g->next)
+        g->next->prev = g->prev;
+    if (g->fd >= 0 && (size_t)g->fd < w->by_fd_cap && w->by_fd[g->fd] == g)
+        w->by_fd[g->fd] = NULL;
+    if (g->watch)
+        event_free(g->watch);
+    bufferevent_decref(g->bev);
+    atomic_fetch_sub(&w->srv->conns, 1);
+    free(g);
+}
+
+/* Answers on the raw socket and shuts it down; evhttp then sees EOF and frees
+ * the connection (the guard is reclaimed by the sweep). */
+static void guard_answer(struct guard *g, const struct reply *rep, const char *why, int sub)
+{
+    struct worker *w = g->w;
+    struct util_buf out;
+    struct rq q;
+
+    util_buf_init(&out);
+    render_raw(w, rep, &out);
+    if (out.len)
+        (void)!send(g->fd, out.data, out.len, MSG_NOSIGNAL | MSG_DONTWAIT);
+    util_buf_free(&out);
+    shutdown(g->fd, SHUT_RDWR);
+    /* logs: HTTP.sys answers go to HTTPERR, IIS's to the W3C log */
+    memset(&q, 0, sizeof(q));
+    q.w = w;
+    q.t0 = util_now_ns();
+    q.now = time(NULL);
+    q.uri = "-";
+    q.uri_len = 1;
+    q.query = "";
+    q.note = why;
+    snprintf(q.peer, sizeof(q.peer), "-");
+    {
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof(ss);
+        char host[64], port[16];
+        if (getpeername(g->fd, (struct sockaddr *)&ss, &sl) == 0 &&
+            getnameinfo((struct sockaddr *)&ss, sl, host, sizeof(host), port, sizeof(port),
+                        NI_NUMERICHOST | NI_NUMERICSERV) == 0) {
+            snprintf(q.peer, sizeof(q.peer), "%s", host);
+            q.peer_port = atoi(port);
+        }
+    }
+    (void)sub;
+    if (w->srv->cfg->access_log)
+        util_buf_appendf(&w->log, "- %s - - status=%d.%d bytes=%zu note=\"%s\"\n", q.peer,
+                         rep->status, rep->substatus, rep->len, why);
+    if (w->srv->winlog && rep->kind == RK_HTTPSYS) {
+        struct httperr_line h = {0};
+        h.c_ip = q.peer;
+        h.c_port = q.peer_port;
+        h.s_ip = w->srv->s_ip;
+        h.s_port = w->srv->s_port;
+        h.status = rep->status;
+        h.reason = rep->httperr_reason;
+        winlog_httperr(&w->wlb, q.now, &h);
+    }
+}
+
+static long declared_length(const char *hdr, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i + 16 < n; i++) {
+        if ((i == 0 || hdr[i - 1] == '\n') && strncasecmp(hdr + i, "Content-Length:", 15) == 0) {
+            const char *p = hdr + i + 15;
+            while (*p == ' ' || *p == '\t')
+                p++;
+            return strtol(p, NULL, 10);
+        }
+    }
+    return -1;
+}
+
+static void guard_watch_cb(evutil_socket_t fd, short what, void *arg);
+
+static void guard_first_bytes(struct guard *g)
+{
+    struct worker *w = g->w;
+    const struct config *cfg = w->srv->cfg;
+    char buf[16384];
+    ssize_t n;
+    struct reply rep;
+    const char *end;
+
+    memset(&rep, 0, sizeof(rep));
+    if (g->over_cap) {
+        reply_httpsys(&rep, 503, "ConnLimit");
+        guard_answer(g, &rep, "connection limit reached", 0);
+        return;
+    }
+    n = recv(g->fd, buf, sizeof(buf) - 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+        event_assign(g->watch, w->base, g->fd, EV_READ, guard_watch_cb, g);
+        event_priority_set(g->watch, 0);
+        event_add(g->watch, NULL);
+        return;
+    }
+    if (n <= 0)
+        return;
+    buf[n] = '\0';
+    if (buf[0] < 'A' || buf[0] > 'Z') {
+        /* a TLS ClientHello on the plain port, or any other non-HTTP bytes */
+        reply_page(&rep, iis_httpsys_page(4000), RK_HTTPSYS);
+        rep.httperr_reason = "BadRequest";
+        guard_answer(g, &rep, "bytes that are not HTTP", 0);
+        return;
+    }
+    end = memmem(buf, (size_t)n, "\r\n\r\n", 4);
+    if (end && declared_length(buf, (size_t)(end - buf) + 2) > cfg->max_body_bytes) {
+        /* IIS request filtering maxAllowedContentLength: 404.13, body left unread */
+        reply_iis_error(&rep, 404, 13, 0);
+        guard_answer(g, &rep, "declared body over the cap (404.13)", 13);
+    }
+}
+
+static void guard_watch_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct guard *g = arg;
+
+    (void)what;
+    if (g->fd < 0) {
+        g->fd = bufferevent_getfd(g->bev);
+        guard_map(g->w, g);
+    }
+    (void)fd;
+    if (g->fd >= 0)
+        guard_first_bytes(g);
+}
+
+static struct bufferevent *guard_bevcb(struct event_base *base, void *arg)
+{
+    struct worker *w = arg;
+    struct guard *g = calloc(1, sizeof(*g));
+    struct bufferevent *bev;
+    struct timeval zero = {0, 0};
+
+    /* no BEV_OPT_CLOSE_ON_FREE: evhttp then closes the socket itself when it
+     * frees the connection, while our reference keeps the struct readable */
+    bev = bufferevent_socket_new(base, -1, 0);
+    if (g == NULL || bev == NULL) {
+        free(g);
+        return bev;
+    }
+    bufferevent_incref(bev);
+    g->w = w;
+    g->bev = bev;
+    g->fd = -1;
+    g->last_ns = util_now_ns();
+    g->over_cap = atomic_fetch_add(&w->srv->conns, 1) + 1 > w->srv->cfg->max_connections;
+    g->watch = evtimer_new(base, guard_watch_cb, g);
+    if (g->watch) {
+        event_priority_set(g->watch, 0);
+        evtimer_add(g->watch, &zero);
+    }
+    g->next = w->guards;
+    if (w->guards)
+        w->guards->prev = g;
+    w->guards = g;
+    return bev;
+}
+
+static void sweep_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct worker *w = arg;
+    struct guard *g = w->guards, *next;
+    uint64_t now = util_now_ns();
+    double scale = scenario_engine_time_scale(w->srv->engine);
+    uint64_t deadline = (uint64_t)(w->srv->cfg->request_timeout_s * scale * 1e9);
+    bufferevent_data_cb rcb;
+
+    (void)fd;
+    (void)what;
+    for (; g; g = next) {
+        next = g->next;
+        rcb = NULL;
+        bufferevent_getcb(g->bev, &rcb, NULL, NULL, NULL);
+        if (rcb == NULL) { /* evhttp freed the connection */
+            guard_free(g);
+            continue;
+        }
+        if (g->fd < 0) {
+            g->fd = bufferevent_getfd(g->bev);
+            guard_map(w, g);
+        }
+        if (g->fd >= 0 && now - g->last_ns > deadline) {
+            /* IIS connectionTimeout: a request not completed (or an idle
+             * connection) past the deadline is closed, however slowly it
+             * trickles in */
+            if (w->srv->cfg->access_log)
+                util_buf_appendf(&w->log, "- connection closed: no complete request within %.3f s\n",
+                                 (double)deadline / 1e9);
+            shutdown(g->fd, SHUT_RDWR);
+            g->last_ns = now;
+        }
+    }
+}
+
 /* ---- the request callback ---- */
 
 static void on_complete(struct evhttp_request *r, void *arg)
 {
     struct worker *w = arg;
+    struct guard *g = guard_of(w, r);
 
-    (void)r;
+    if (g)
+        g->last_ns = util_now_ns(); /* the idle time starts after the reply */
     w->inflight--;
 }
 
@@ -1087,6 +1358,11 @@ static void on_request(struct evhttp_request *r, void *arg)
     }
     w->inflight++;
     evhttp_request_set_on_complete_cb(r, on_complete, w);
+    {
+        struct guard *g = guard_of(w, r);
+        if (g)
+            g->last_ns = q.t0;
+    }
     q.sc = scenario_engine_acquire(s->engine);
 
     qm = strchr(q.uri, '?');
@@ -1250,7 +1526,7 @@ static int worker_init(struct worker *w, char *err, size_t errlen)
 
     util_buf_init(&w->log);
     w->base = event_base_new();
-    if (w->base == NULL)
+    if (w->base == NULL || event_base_priority_init(w->base, 2) != 0)
         goto fail;
     w->http = evhttp_new(w->base);
     if (w->http == NULL)
@@ -1267,14 +1543,22 @@ static int worker_init(struct worker *w, char *err, size_t errlen)
         to.tv_usec = 1000;
     evhttp_set_timeout_tv(w->http, &to);
     evhttp_set_gencb(w->http, on_request, w);
+    evhttp_set_bevcb(w->http, guard_bevcb, w);
     w->listener = evconnlistener_new(w->base, NULL, NULL, LEV_OPT_CLOSE_ON_EXEC, 0, w->srv->fd);
     if (w->listener == NULL || evhttp_bind_listener(w->http, w->listener) == NULL)
         goto fail;
     w->flush_ev = event_new(w->base, -1, EV_PERSIST, flush_cb, w);
     w->stop_ev = event_new(w->base, -1, 0, stop_cb, w);
     w->drain_ev = evtimer_new(w->base, drain_cb, w);
-    if (!w->flush_ev || !w->stop_ev || !w->drain_ev || event_add(w->flush_ev, &flush_tv) != 0)
+    w->sweep_ev = event_new(w->base, -1, EV_PERSIST, sweep_cb, w);
+    if (!w->flush_ev || !w->stop_ev || !w->drain_ev || !w->sweep_ev ||
+        event_add(w->flush_ev, &flush_tv) != 0)
         goto fail;
+    {
+        struct timeval sweep_tv = {0, 100000};
+        event_priority_set(w->sweep_ev, 0);
+        event_add(w->sweep_ev, &sweep_tv);
+    }
     return 0;
 fail:
     snprintf(err, errlen, "cannot set up worker %d", w->id);
@@ -1404,8 +1688,13 @@ void server_free(struct server *s)
             event_free(w->stop_ev);
         if (w->drain_ev)
             event_free(w->drain_ev);
+        if (w->sweep_ev)
+            event_free(w->sweep_ev);
         if (w->http)
-            evhttp_free(w->http); /* frees the listener too */
+            evhttp_free(w->http); /* frees the listener and connections too */
+        while (w->guards)
+            guard_free(w->guards);
+        free(w->by_fd);
         if (w->base)
             event_base_free(w->base);
         util_buf_free(&w->log);

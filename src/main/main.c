@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -227,15 +228,26 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
     }
 }
 
+static OSSL_PROVIDER *prov_default, *prov_legacy;
+
 static int load_providers(void)
 {
     /* Loading "legacy" (single DES, which micromdm's client sends) turns off the
      * implicit "default" provider: load both, explicitly, once. */
-    if (OSSL_PROVIDER_load(NULL, "default") == NULL)
+    if (prov_default == NULL && (prov_default = OSSL_PROVIDER_load(NULL, "default")) == NULL)
         return -1;
-    if (OSSL_PROVIDER_load(NULL, "legacy") == NULL)
+    if (prov_legacy == NULL && (prov_legacy = OSSL_PROVIDER_load(NULL, "legacy")) == NULL)
         return -1;
     return 0;
+}
+
+static void unload_providers(void)
+{
+    if (prov_legacy)
+        OSSL_PROVIDER_unload(prov_legacy);
+    if (prov_default)
+        OSSL_PROVIDER_unload(prov_default);
+    prov_legacy = prov_default = NULL;
 }
 
 int main(int argc, char **argv)
@@ -403,6 +415,14 @@ int main(int argc, char **argv)
     }
 
     signal(SIGPIPE, SIG_IGN);
+    {
+        /* the soft open-file limit is often 1024: raise it to the hard limit */
+        struct rlimit rl;
+        if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+            rl.rlim_cur = rl.rlim_max;
+            setrlimit(RLIMIT_NOFILE, &rl);
+        }
+    }
     /* Block the signals here so the worker threads inherit the mask; the main
      * event loop unblocks and takes them once the workers run. */
     sigemptyset(&set);
@@ -550,6 +570,7 @@ out:
     free(stats);
     otp_free(otp);
     scep_pending_free(pending);
+    unload_providers();
     winlog_free(wl);
     scep_ctx_free(&sctx);
     if (store.index_fd >= 0)

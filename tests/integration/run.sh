@@ -35,7 +35,9 @@ run_test() {
     local dir=$WORK/$name
     mkdir -p "$dir"
     local t0=$SECONDS
-    ( cd "$dir" && T=$dir && "$name" ) >"$dir/test.log" 2>&1
+    # servers a test starts are killed when its subshell ends, pass or fail
+    ( trap 'for p in ${ALL_PIDS:-}; do kill -9 "$p" 2>/dev/null; done' EXIT
+      cd "$dir" && T=$dir && "$name" ) >"$dir/test.log" 2>&1
     local rc=$?
     if [ $rc -eq 0 ]; then
         PASS=$((PASS + 1)); printf 'PASS %-40s %3ss\n' "$name" $((SECONDS - t0))

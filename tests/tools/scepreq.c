@@ -303,6 +303,7 @@ int main(int argc, char **argv)
     struct scep_ctx ctx;
     struct config cfg;
     char err[128];
+    int rc;
 
     OSSL_PROVIDER_load(NULL, "default");
     OSSL_PROVIDER_load(NULL, "legacy");
@@ -312,10 +313,14 @@ int main(int argc, char **argv)
         fprintf(stderr, "scepreq: %s\n", err);
         return 1;
     }
-    if (argc >= 2 && strcmp(argv[1], "make") == 0)
-        return cmd_make(argc - 1, argv + 1);
-    if (argc >= 2 && strcmp(argv[1], "reply") == 0)
-        return cmd_reply(argc - 1, argv + 1);
-    fprintf(stderr, "usage: scepreq make|reply ... (see the comment at the top of scepreq.c)\n");
-    return 2;
+    if (argc >= 2 && strcmp(argv[1], "make") == 0) {
+        rc = cmd_make(argc - 1, argv + 1);
+    } else if (argc >= 2 && strcmp(argv[1], "reply") == 0) {
+        rc = cmd_reply(argc - 1, argv + 1);
+    } else {
+        fprintf(stderr, "usage: scepreq make|reply ... (see the comment at the top of scepreq.c)\n");
+        rc = 2;
+    }
+    scep_ctx_free(&ctx);
+    return rc;
 }

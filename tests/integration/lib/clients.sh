@@ -553,3 +553,213 @@ verify_issued() {
     [[ -s "$w/issued.pem" ]] || return 1
     openssl verify -CAfile "$ca" "$w/issued.pem"
 }
+
+# ============================================================================
+# Added for the PENDING / one-time password cycles (t_cycles.sh).  Nothing
+# above this line changed; these functions reuse its private helpers.
+# ============================================================================
+
+# ------------------------------------------- certmonger session pieces -----
+#
+# The same private certmonger-session that scep_certmonger_daemon runs, split
+# in steps so a test can act between them (approve a PENDING request on the
+# server, then make the daemon try again):
+#   certmonger_session_start WORKDIR      start it (state under WORKDIR)
+#   certmonger_getcert WORKDIR ARGS...    getcert against that daemon only
+#   certmonger_status WORKDIR ID          print the request's status
+#   certmonger_wait_status WORKDIR ID SECONDS STATUS...
+#                                         wait (bounded) until the status is
+#                                         one of STATUS; print it; 0 if reached
+#   certmonger_session_stop WORKDIR       TERM/KILL it, append daemon.log to
+#                                         client.log
+# The daemon itself runs under `timeout` ($SCEP_CERTMONGER_SESSION_MAX, default
+# 300 s) as a backstop; always call certmonger_session_stop.
+#
+# Facts these are for (certmonger 0.79.17, checked against ndesmock):
+# - A PENDING CertRep (scep-submit exit 1, the server nonce saved as cookie)
+#   leaves the request in CA_WORKING and the daemon schedules the next try a
+#   week away ("Will revisit Request1('ID') in 604800 seconds"): the helper
+#   exit 1 carries no delay (only exit 5, WAIT_WITH_DELAY, would).
+# - `getcert resubmit -i ID` makes it try now: it sends the same PKCSReq again
+#   (same transactionID, GET), not a GetCertInitial.
+# - Restarting the daemon also tries at once: POLL with no SCEP messages kept
+#   (exit 16), then new messages and a SUBMIT (again PKCSReq, same
+#   transactionID).
+# - GetCertInitial never goes on the wire: the daemon generates one and passes
+#   it (CERTMONGER_GETCERTINITIAL) with the PKCSReq, but scep-submit 0.79.17
+#   sends CERTMONGER_PKCSREQ for POLL too (without it: exit 16, "Expected PKCS7
+#   data containing a PKCSReq pkiMessage, got nothing."), i.e. it polls by
+#   resending the PKCSReq (RFC 8894 allows that).
+certmonger_session_start() {
+    local w=$1 pid deadline
+    mkdir -p "$w" "$w/home" "$w/cm/cas" "$w/cm/requests" "$w/cm/local" "$w/cm/tmp" || return 90
+    w=$(cd "$w" && pwd)
+    [[ -f "$w/client.log" ]] || : >"$w/client.log"
+    rm -f "$w/cm.sock"
+    (
+        export HOME="$w/home" XDG_CONFIG_HOME="$w/home/.config" XDG_DATA_HOME="$w/home/.local/share"
+        export CERTMONGER_CONFIG_DIR="$w/cm" CERTMONGER_CAS_DIR="$w/cm/cas"
+        export CERTMONGER_REQUESTS_DIR="$w/cm/requests" CERTMONGER_LOCAL_CA_DIR="$w/cm/local"
+        export CERTMONGER_TMPDIR="$w/cm/tmp" TMPDIR="$w/cm/tmp"
+        unset DBUS_SESSION_BUS_ADDRESS DBUS_SYSTEM_BUS_ADDRESS
+        exec timeout -k 5 "${SCEP_CERTMONGER_SESSION_MAX:-300}" \
+            /usr/lib/certmonger/certmonger-session -n -L -P "$w/cm.sock" -d "${SCEP_CERTMONGER_DEBUG:-2}"
+    ) >>"$w/daemon.log" 2>&1 &
+    pid=$!
+    echo "$pid" >"$w/cm.pid"
+    _scep_note "$w" "certmonger-session pid $pid (via timeout), socket $w/cm.sock"
+    deadline=$((SECONDS + 10))
+    while [[ ! -S "$w/cm.sock" ]] && ((SECONDS < deadline)); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    [[ -S "$w/cm.sock" ]] || { _scep_note "$w" "daemon socket never appeared"; return 99; }
+}
+
+certmonger_getcert() {
+    local w=$1
+    shift
+    w=$(cd "$w" && pwd)
+    env HOME="$w/home" CERTMONGER_PVT_ADDRESS="unix:path=$w/cm.sock" \
+        DBUS_SESSION_BUS_ADDRESS="unix:path=$w/cm.sock" DBUS_SYSTEM_BUS_ADDRESS="unix:path=$w/cm.sock" \
+        timeout -k 5 "$SCEP_CLIENT_TIMEOUT" getcert "$@"
+}
+
+certmonger_status() {
+    certmonger_getcert "$1" list -i "$2" 2>/dev/null | sed -n 's/^[[:space:]]*status: //p' | head -1
+}
+
+certmonger_wait_status() {
+    local w=$1 id=$2 secs=$3 st="" s deadline
+    shift 3
+    deadline=$((SECONDS + secs))
+    while :; do
+        st=$(certmonger_status "$w" "$id")
+        for s in "$@"; do
+            [[ $st == "$s" ]] && { echo "$st"; return 0; }
+        done
+        ((SECONDS < deadline)) || break
+        sleep 0.25
+    done
+    echo "${st:-none}"
+    return 1
+}
+
+certmonger_session_stop() {
+    local w=$1 pid t
+    [[ -s "$w/cm.pid" ]] || return 0
+    pid=$(cat "$w/cm.pid")
+    kill "$pid" 2>/dev/null
+    t=$((SECONDS + 10))
+    while kill -0 "$pid" 2>/dev/null && ((SECONDS < t)); do sleep 0.1; done
+    kill -9 "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
+    rm -f "$w/cm.pid"
+    cat "$w/daemon.log" >>"$w/client.log" 2>/dev/null
+    return 0
+}
+
+# ------------------------------- certmonger scep-submit POLL by hand -------
+
+# _scep_build_getcertinitial WORKDIR: GetCertInitial (messageType 20) for the
+# request scep_certmonger_submit built in WORKDIR: same key, signer certificate
+# and transactionID, a fresh senderNonce; content IssuerAndSubject (issuer =
+# the CA's subject, subject = the CSR's subject) enveloped for ra-enc.pem with
+# the same cipher as the PKCSReq.  Writes getcertinitial.der / .b64, nonce.hex.
+_scep_build_getcertinitial() {
+    local w=$1 cipher=${SCEP_CERTMONGER_CIPHER:-aes} encopt off issuer_name subject_name
+    if ! grep -qix 'aes' "$w/caps.txt" 2>/dev/null && [[ -z ${SCEP_CERTMONGER_CIPHER:-} ]]; then cipher=des3; fi
+    case $cipher in aes) encopt=-aes128 ;; des3) encopt=-des3 ;; des) encopt=-des ;; *) return 1 ;; esac
+    openssl x509 -in "$w/ca.pem" -outform DER -out "$w/ca.der" || return 1
+    # tbsCertificate children: [0] version, serial, signature, issuer, validity, subject
+    off=$(openssl asn1parse -inform DER -in "$w/ca.der" | awk -F: '$2 ~ /d=2/ {print $1+0}' | sed -n 6p)
+    issuer_name=$(_der_tlv_at "$w/ca.der" "$off")
+    # CertificationRequestInfo children: version, subject, ...
+    off=$(openssl asn1parse -inform DER -in "$w/csr.der" | awk -F: '$2 ~ /d=2/ {print $1+0}' | sed -n 2p)
+    subject_name=$(_der_tlv_at "$w/csr.der" "$off")
+    printf '%s' "$(_der 30 "$issuer_name$subject_name")" | xxd -r -p >"$w/ias.der"
+    openssl rand -hex 16 >"$w/nonce.hex"
+    _scep_ossl cms -encrypt -binary "$encopt" -in "$w/ias.der" -outform DER \
+        -out "$w/gci-envelope.der" "$w/ra-enc.pem" 2>>"$w/client.log" || return 1
+
+    local oid_data=06092a864886f70d010701 oid_signed=06092a864886f70d010702
+    local alg_sha256=300d06096086480165030402010500 alg_rsa=300d06092a864886f70d0101010500
+    local oid_ct=06092a864886f70d010903 oid_md=06092a864886f70d010904
+    local scep=060a6086480186f84501090
+    local env_hex md attrs_set sig tbs_off o_serial o_issuer serial issuer signer_info signed_data
+    env_hex=$(_hex_of_file "$w/gci-envelope.der")
+    md=$(sha256sum "$w/gci-envelope.der" | cut -c1-64)
+    attrs_set=$(printf '%s\n' \
+        "$(_der 30 "$oid_ct$(_der 31 "$oid_data")")" \
+        "$(_der 30 "$oid_md$(_der 31 "$(_der 04 "$md")")")" \
+        "$(_der 30 "${scep}2$(_der 31 "$(_der 13 "$(_hex_of_str 20)")")")" \
+        "$(_der 30 "${scep}7$(_der 31 "$(_der 13 "$(_hex_of_str "$(cat "$w/txid")")")")")" \
+        "$(_der 30 "${scep}5$(_der 31 "$(_der 04 "$(cat "$w/nonce.hex")")")")" |
+        LC_ALL=C sort | tr -d '\n')
+    printf '%s' "$(_der 31 "$attrs_set")" | xxd -r -p >"$w/gci-signedattrs.der"
+    openssl dgst -sha256 -sign "$w/key.pem" -out "$w/gci-signature.bin" "$w/gci-signedattrs.der" || return 1
+    sig=$(_hex_of_file "$w/gci-signature.bin")
+    tbs_off=$(openssl asn1parse -inform DER -in "$w/signer.der" | awk -F: '$2 ~ /d=2/ {print $1+0}' | head -4 | tr '\n' ' ')
+    read -r _ o_serial _ o_issuer <<<"$tbs_off"
+    serial=$(_der_tlv_at "$w/signer.der" "$o_serial")
+    issuer=$(_der_tlv_at "$w/signer.der" "$o_issuer")
+    signer_info=$(_der 30 "020101$(_der 30 "$issuer$serial")$alg_sha256$(_der a0 "$attrs_set")$alg_rsa$(_der 04 "$sig")")
+    signed_data=$(_der 30 "020101$(_der 31 "$alg_sha256")$(_der 30 "$oid_data$(_der a0 "$(_der 04 "$env_hex")")")$(_der a0 "$(_hex_of_file "$w/signer.der")")$(_der 31 "$signer_info")")
+    printf '%s' "$(_der 30 "$oid_signed$(_der a0 "$signed_data")")" | xxd -r -p >"$w/getcertinitial.der"
+    openssl cms -verify -noverify -inform DER -in "$w/getcertinitial.der" -out /dev/null 2>>"$w/client.log" || return 1
+    base64 -w0 "$w/getcertinitial.der" >"$w/getcertinitial.b64"
+}
+
+# _scep_certmonger_take_issued WORKDIR REPLYPEM: decrypt the pkcsPKIEnvelope
+# scep-submit printed (as the daemon would) and keep the certificate for our
+# key as WORKDIR/issued.pem.
+_scep_certmonger_take_issued() {
+    local w=$1 reply=$2 k n i
+    _scep_ossl cms -decrypt -inform PEM -in "$reply" -recip "$w/signer.pem" \
+        -inkey "$w/key.pem" -binary -out "$w/degenerate.der" 2>>"$w/client.log" || return 96
+    openssl pkcs7 -inform DER -in "$w/degenerate.der" -print_certs -out "$w/degenerate.pem" 2>>"$w/client.log" || return 97
+    k=$(openssl pkey -in "$w/key.pem" -pubout 2>/dev/null)
+    n=$(_scep_split_pem "$w/degenerate.pem" "$w/_iss")
+    for ((i = 1; i <= n; i++)); do
+        if [[ "$(openssl x509 -in "$w/_iss-$i.pem" -noout -pubkey)" == "$k" ]]; then
+            openssl x509 -in "$w/_iss-$i.pem" -out "$w/issued.pem"
+            return 0
+        fi
+    done
+    return 98
+}
+
+# scep_certmonger_poll URL WORKDIR
+#
+# The daemon's POLL step with the real helper, after scep_certmonger_submit
+# URL CHALLENGE WORKDIR returned 1 (PENDING), with what the daemon passes:
+#   CERTMONGER_OPERATION=POLL CERTMONGER_GETCERTINITIAL=<a GetCertInitial for
+#   the same transaction> CERTMONGER_PKCSREQ=<the same PKCSReq>
+#   CERTMONGER_SCEP_{RA,CA}_CERTIFICATE=... scep-submit -u URL -v
+# scep-submit 0.79.17 then GETs PKIOperation with the *PKCSReq* again (the
+# GetCertInitial is built, WORKDIR/getcertinitial.der, but the helper does not
+# send it; a test may send it itself).  Exit codes as for SUBMIT:
+# 0 issued (WORKDIR/issued.pem), 1 still pending, 2 rejected, 3 error.
+# client.log is appended to, client.rc rewritten.
+scep_certmonger_poll() {
+    local url=$1 w=$2 helper=/usr/lib/certmonger/scep-submit rc
+    w=$(cd "$w" && pwd) || return 90
+    [[ -s "$w/pkcsreq.b64" && -s "$w/txid" && -s "$w/signer.pem" ]] || return 90
+    rm -f "$w/issued.pem"
+    _scep_note "$w" "building GetCertInitial (transactionID $(cat "$w/txid"))"
+    _scep_build_getcertinitial "$w" || return 95
+    _scep_note "$w" "POLL"
+    CERTMONGER_OPERATION=POLL \
+        CERTMONGER_GETCERTINITIAL="$(cat "$w/getcertinitial.b64")" \
+        CERTMONGER_PKCSREQ="$(cat "$w/pkcsreq.b64")" \
+        CERTMONGER_SCEP_RA_CERTIFICATE="$(cat "$w/ra-enc.pem")" \
+        CERTMONGER_SCEP_CA_CERTIFICATE="$(cat "$w/ca.pem")" \
+        CERTMONGER_SCEP_CERTIFICATES="$(cat "$w/others.pem" 2>/dev/null)" \
+        timeout -k 5 "$SCEP_CLIENT_TIMEOUT" "$helper" -u "$url" -v >"$w/poll.out" 2>>"$w/client.log"
+    rc=$?
+    cat "$w/poll.out" >>"$w/client.log"
+    _scep_note "$w" "exit $rc"
+    echo "$rc" >"$w/client.rc"
+    [[ $rc -eq 0 ]] || return "$rc"
+    _scep_certmonger_take_issued "$w" "$w/poll.out"
+}
