@@ -113,6 +113,12 @@ void scep_pending_clear(struct scep_pending *p);
 
 struct otp_cache;
 
+/* Recently seen transactionIDs and the key that used them (bounded ring),
+ * so a replayed transactionID with a different key is refused. */
+struct scep_tids;
+struct scep_tids *scep_tids_new(size_t capacity);
+void scep_tids_free(struct scep_tids *t);
+
 /* Everything the PKIOperation service reads; shared by threads. The config,
  * PKI and algorithms are read-only; store, otp and pending lock themselves. */
 struct scep_ctx {
@@ -121,6 +127,7 @@ struct scep_ctx {
     struct store *store;
     struct otp_cache *otp;       /* one-time passwords (policy "otp"); may be NULL */
     struct scep_pending *pending;/* may be NULL: PENDING then never resolves */
+    struct scep_tids *tids;      /* transactionID -> key seen; may be NULL (no replay check) */
     struct scep_algs algs;
     char caps_body[1024];
     size_t caps_len;

@@ -287,6 +287,7 @@ int main(int argc, char **argv)
     struct stats *stats = NULL;
     struct otp_cache *otp = NULL;
     struct scep_pending *pending = NULL;
+    struct scep_tids *tids = NULL;
     struct event_base *base = NULL;
     struct event *ev_term = NULL, *ev_int = NULL, *ev_hup = NULL;
     struct main_ctx mc;
@@ -455,10 +456,11 @@ int main(int argc, char **argv)
     }
     otp = otp_new(cfg.otp_max, (double)cfg.otp_validity_minutes * 60.0, cfg.otp_length_bytes);
     pending = scep_pending_new(4096);
+    tids = scep_tids_new(4096);
     journal = journal_new((size_t)cfg.journal_size, (size_t)cfg.journal_raw_bytes,
                           cfg.journal_secrets);
     stats = calloc(1, sizeof(*stats));
-    if (!otp || !pending || !journal || !stats) {
+    if (!otp || !pending || !tids || !journal || !stats) {
         fprintf(stderr, "ndesmock: out of memory\n");
         goto out;
     }
@@ -488,6 +490,7 @@ int main(int argc, char **argv)
     deps.otp = otp;
     sctx.otp = otp;
     sctx.pending = pending;
+    sctx.tids = tids;
     sctx.details = 1;
     srv = server_new(&deps, err, sizeof(err));
     if (srv == NULL || server_start(srv, err, sizeof(err)) != 0) {
@@ -570,6 +573,7 @@ out:
     free(stats);
     otp_free(otp);
     scep_pending_free(pending);
+    scep_tids_free(tids);
     unload_providers();
     winlog_free(wl);
     scep_ctx_free(&sctx);

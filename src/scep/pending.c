@@ -158,3 +158,61 @@ void scep_pending_each(struct scep_pending *p,
     }
     pthread_mutex_unlock(&p->mu);
 }
+
+/* ---- transactionID replay table ---- */
+
+struct tid_slot {
+    char tid[129];
+    unsigned char key[20]; /* SHA-1 of the requester's public key */
+};
+
+struct scep_tids {
+    pthread_mutex_t mu;
+    struct tid_slot *slots;
+    size_t cap, head;
+};
+
+struct scep_tids *scep_tids_new(size_t capacity)
+{
+    struct scep_tids *t = calloc(1, sizeof(*t));
+
+    if (t == NULL)
+        return NULL;
+    t->cap = capacity ? capacity : 1;
+    t->slots = calloc(t->cap, sizeof(*t->slots));
+    if (t->slots == NULL) {
+        free(t);
+        return NULL;
+    }
+    pthread_mutex_init(&t->mu, NULL);
+    return t;
+}
+
+void scep_tids_free(struct scep_tids *t)
+{
+    if (t == NULL)
+        return;
+    pthread_mutex_destroy(&t->mu);
+    free(t->slots);
+    free(t);
+}
+
+int tids_check(struct scep_tids *t, const char *tid, const unsigned char key[20])
+{
+    size_t i;
+    int rc = 0;
+
+    pthread_mutex_lock(&t->mu);
+    for (i = 0; i < t->cap; i++) {
+        if (t->slots[i].tid[0] && strcmp(t->slots[i].tid, tid) == 0) {
+            rc = memcmp(t->slots[i].key, key, 20) == 0 ? 0 : -1;
+            goto out;
+        }
+    }
+    snprintf(t->slots[t->head].tid, sizeof(t->slots[t->head].tid), "%s", tid);
+    memcpy(t->slots[t->head].key, key, 20);
+    t->head = (t->head + 1) % t->cap;
+out:
+    pthread_mutex_unlock(&t->mu);
+    return rc;
+}

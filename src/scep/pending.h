@@ -30,4 +30,9 @@ int pending_add(struct scep_pending *p, const char *tid, const char *subject,
  * frees) holds the request. */
 int pending_poll(struct scep_pending *p, const char *tid, uint8_t **csr, size_t *csr_len);
 
+struct scep_tids;
+/* 0 if tid is new (now remembered) or was used with the same key; -1 if it
+ * was used with a different key. */
+int tids_check(struct scep_tids *t, const char *tid, const unsigned char key[20]);
+
 #endif

@@ -386,6 +386,18 @@ void scep_pkioperation_ex(const struct scep_ctx *ctx, const uint8_t *msg, size_t
         }
         if (poll_pending(ctx, &req, opts, out))
             break; /* a PKCSReq resent for a pending transaction */
+        if (ctx->tids) {
+            unsigned char kh[20];
+            unsigned int khl = sizeof(kh);
+            if (X509_pubkey_digest(req.signer, EVP_sha1(), kh, &khl) == 1 &&
+                tids_check(ctx->tids, req.tid_print, kh) != 0) {
+                snprintf(out->reason, sizeof(out->reason),
+                         "transactionID already used with a different key");
+                reply(ctx, &req, opts, out, SCEP_STATUS_FAILURE, SCEP_FAIL_BADREQUEST,
+                      SCEP_HR_E_INVALIDARG, NULL);
+                break;
+            }
+        }
         if (!signed_by_issued_cert(ctx, &req) && !challenge_ok(ctx, &req)) {
             snprintf(out->reason, sizeof(out->reason), "%s challenge password (NDES event 29)",
                      req.has_challenge ? "wrong" : "missing");
