@@ -15,6 +15,7 @@
 #include <event2/listener.h>
 #include <event2/thread.h>
 #include <fnmatch.h>
+#include <jansson.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <openssl/crypto.h>
@@ -165,6 +166,46 @@ struct rq {
     char username[160];       /* W3C cs-username after mscep_admin authentication */
 };
 
+static void access_log_json(struct rq *q, const struct reply *rep, size_t bytes, const char *ts,
+                            double ms)
+{
+    struct worker *w = q->w;
+    json_t *o = json_object();
+    char *text;
+
+    json_object_set_new(o, "time", json_string(ts));
+    json_object_set_new(o, "client", json_string(q->peer));
+    json_object_set_new(o, "method", json_string(method_str(q->cmd)));
+    json_object_set_new(o, "path", json_string(q->path));
+    json_object_set_new(o, "operation", q->op ? json_string(q->op) : json_null());
+    json_object_set_new(o, "status", rep ? json_integer(rep->status) : json_null());
+    json_object_set_new(o, "substatus", json_integer(rep ? rep->substatus : 0));
+    json_object_set_new(o, "bytes", json_integer((json_int_t)bytes));
+    json_object_set_new(o, "ms", json_real(ms));
+    json_object_set_new(o, "scenario", json_string(q->sc ? q->sc->name : ""));
+    if (q->rule) {
+        json_object_set_new(o, "rule", json_string(q->rule->name));
+        json_object_set_new(o, "action", json_string(sc_action_str(q->rule->a.type)));
+    }
+    if (q->have_o) {
+        json_object_set_new(o, "message_type", json_string(scep_msg_type_str(q->o.msg_type)));
+        json_object_set_new(o, "transaction_id", json_string(q->o.tid));
+        json_object_set_new(o, "pki_status", json_string(scep_pki_status_str(q->o.status)));
+        json_object_set_new(o, "fail_info", json_string(scep_fail_info_str(q->o.fail_info)));
+        json_object_set_new(o, "serial", json_string(q->o.serial));
+        json_object_set_new(o, "reason", json_string(q->o.reason));
+    }
+    if (q->note)
+        json_object_set_new(o, "note", json_string(q->note));
+    text = json_dumps(o, JSON_COMPACT);
+    if (text) {
+        util_buf_appendf(&w->log, "%s\n", text);
+        free(text);
+    }
+    json_decref(o);
+}
+
+/* One line per request on stderr (text or JSON). Never the challenge. */
 static void access_log(struct rq *q, const struct reply *rep, size_t bytes)
 {
     struct worker *w = q->w;
@@ -176,23 +217,29 @@ static void access_log(struct rq *q, const struct reply *rep, size_t bytes)
         return;
     gmtime_r(&q->now, &tm);
     strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
-    util_buf_appendf(&w->log, "%s %s %s %s op=%s", ts, q->peer, method_str(q->cmd),
-                     q->path[0] ? q->path : "-", q->op ? q->op : "-");
-    if (rep)
-        util_buf_appendf(&w->log, " status=%d.%d bytes=%zu", rep->status, rep->substatus, bytes);
-    else
-        util_buf_appendf(&w->log, " status=- bytes=0");
-    util_buf_appendf(&w->log, " ms=%.2f scenario=%s", ms, q->sc ? q->sc->name : "-");
-    if (q->rule)
-        util_buf_appendf(&w->log, " rule=%s action=%s", q->rule->name, sc_action_str(q->rule->a.type));
-    if (q->have_o)
-        util_buf_appendf(&w->log, " msg=%s tid=%s scep=%s fail=%s serial=%s reason=\"%s\"",
-                         scep_msg_type_str(q->o.msg_type), q->o.tid[0] ? q->o.tid : "-",
-                         scep_pki_status_str(q->o.status), scep_fail_info_str(q->o.fail_info),
-                         q->o.serial[0] ? q->o.serial : "-", q->o.reason);
-    if (q->note)
-        util_buf_appendf(&w->log, " note=\"%s\"", q->note);
-    util_buf_append(&w->log, "\n", 1);
+    if (w->srv->cfg->log_json) {
+        access_log_json(q, rep, bytes, ts, ms);
+    } else {
+        util_buf_appendf(&w->log, "%s %s %s %s op=%s", ts, q->peer, method_str(q->cmd),
+                         q->path[0] ? q->path : "-", q->op ? q->op : "-");
+        if (rep)
+            util_buf_appendf(&w->log, " status=%d.%d bytes=%zu", rep->status, rep->substatus,
+                             bytes);
+        else
+            util_buf_appendf(&w->log, " status=- bytes=0");
+        util_buf_appendf(&w->log, " ms=%.2f scenario=%s", ms, q->sc ? q->sc->name : "-");
+        if (q->rule)
+            util_buf_appendf(&w->log, " rule=%s action=%s", q->rule->name,
+                             sc_action_str(q->rule->a.type));
+        if (q->have_o)
+            util_buf_appendf(&w->log, " msg=%s tid=%s scep=%s fail=%s serial=%s reason=\"%s\"",
+                             scep_msg_type_str(q->o.msg_type), q->o.tid[0] ? q->o.tid : "-",
+                             scep_pki_status_str(q->o.status), scep_fail_info_str(q->o.fail_info),
+                             q->o.serial[0] ? q->o.serial : "-", q->o.reason);
+        if (q->note)
+            util_buf_appendf(&w->log, " note=\"%s\"", q->note);
+        util_buf_append(&w->log, "\n", 1);
+    }
     if (w->log.len >= LOG_FLUSH_BYTES)
         log_flush(w);
 }

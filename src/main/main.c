@@ -17,6 +17,8 @@
 #include <errno.h>
 #include <event2/thread.h>
 #include <getopt.h>
+#include <grp.h>
+#include <pwd.h>
 #include <jansson.h>
 #include <limits.h>
 #include <openssl/provider.h>
@@ -52,6 +54,8 @@ static void usage(FILE *f)
 "  -a, --admin-listen HOST:PORT  admin API listener (default 127.0.0.1:8081;\n"
 "                          port 0 picks a free port); see docs/admin-api.md\n"
 "  -t, --threads N         worker threads (default: one per core)\n"
+"      --log-format text|json  access log lines on stderr (default text)\n"
+"      --user NAME         after binding, switch to this user (and its group)\n"
 "  -S, --scenario NAME|PATH  start with this scenario (default healthy); a value\n"
 "                          with '/' or ending in .cfg is a file, otherwise NAME.cfg\n"
 "                          in the scenarios directory ('healthy' is also built in)\n"
@@ -228,6 +232,50 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
     }
 }
 
+/* Switches the whole process (all threads: setgid/setuid apply process-wide
+ * through glibc) to user, after every listener is bound. */
+static int drop_privileges(const char *user, const char *state, struct winlog *wl, char *err,
+                           size_t errlen)
+{
+    struct passwd *pw = getpwnam(user);
+    static const char *const owned[] = {"", "/certs", "/index.txt", "/logs", "/logs/W3SVC1",
+                                        "/logs/HTTPERR", "/logs/HTTPERR/httperr1.log",
+                                        "/logs/events.log"};
+    char path[PATH_MAX + 64];
+    size_t i;
+
+    if (pw == NULL) {
+        snprintf(err, errlen, "no such user");
+        return -1;
+    }
+    /* what the server writes at run time must belong to the user */
+    for (i = 0; i < sizeof(owned) / sizeof(owned[0]); i++) {
+        snprintf(path, sizeof(path), "%s%s", state, owned[i]);
+        if (chown(path, pw->pw_uid, pw->pw_gid) != 0 && errno != ENOENT) {
+            snprintf(err, errlen, "%.300s: chown: %s", path, strerror(errno));
+            return -1;
+        }
+    }
+    winlog_w3c_path(wl, path, sizeof(path));
+    if (chown(path, pw->pw_uid, pw->pw_gid) != 0 && errno != ENOENT) {
+        snprintf(err, errlen, "%.300s: chown: %s", path, strerror(errno));
+        return -1;
+    }
+    if (setgroups(0, NULL) != 0 && geteuid() == 0) {
+        snprintf(err, errlen, "setgroups: %s", strerror(errno));
+        return -1;
+    }
+    if (setgid(pw->pw_gid) != 0 || setuid(pw->pw_uid) != 0) {
+        snprintf(err, errlen, "cannot switch: %s", strerror(errno));
+        return -1;
+    }
+    if (pw->pw_uid != 0 && setuid(0) == 0) {
+        snprintf(err, errlen, "privileges could be regained");
+        return -1;
+    }
+    return 0;
+}
+
 static OSSL_PROVIDER *prov_default, *prov_legacy;
 
 static int load_providers(void)
@@ -261,6 +309,7 @@ int main(int argc, char **argv)
         {"time-scale", required_argument, NULL, 'T'}, {"seed", required_argument, NULL, 'E'},
         {"check", required_argument, NULL, 'C'},   {"list-scenarios", no_argument, NULL, 'L'},
         {"admin-listen", required_argument, NULL, 'a'},
+        {"log-format", required_argument, NULL, 'F'}, {"user", required_argument, NULL, 'U'},
         {NULL, 0, NULL, 0},
     };
     struct config cfg;
@@ -269,7 +318,7 @@ int main(int argc, char **argv)
     struct scep_ctx sctx;
     struct server *srv = NULL;
     const char *config_path = NULL, *listen_arg = NULL, *state_arg = NULL, *ready = NULL;
-    const char *admin_arg = NULL;
+    const char *admin_arg = NULL, *log_format = NULL, *user_arg = NULL;
     int threads_arg = -1, generate_only = 0, c, rc = EXIT_RUNTIME;
     char err[512], url[400];
     const char *challenge = NULL, *scenario_arg = "healthy", *check_file = NULL;
@@ -304,6 +353,14 @@ int main(int argc, char **argv)
         case 'c': config_path = optarg; break;
         case 'l': listen_arg = optarg; break;
         case 'a': admin_arg = optarg; break;
+        case 'F':
+            if (strcmp(optarg, "json") != 0 && strcmp(optarg, "text") != 0) {
+                fprintf(stderr, "ndesmock: --log-format wants text or json\n");
+                return EXIT_USAGE;
+            }
+            log_format = optarg;
+            break;
+        case 'U': user_arg = optarg; break;
         case 's': state_arg = optarg; break;
         case 'r': ready = optarg; break;
         case 't': {
@@ -392,6 +449,8 @@ int main(int argc, char **argv)
     }
     if (threads_arg > 0)
         cfg.threads = threads_arg;
+    if (log_format)
+        cfg.log_json = strcmp(log_format, "json") == 0;
     if (scenarios_dir[0] == '\0')
         default_scenarios_dir(scenarios_dir, sizeof(scenarios_dir));
     if (check_file || list_only) {
@@ -539,6 +598,13 @@ int main(int argc, char **argv)
     if (ready && write_ready_file(ready, url, challenge, &cfg, &pki, sc->name, admin_url,
                                   admin_page_url) != 0) {
         fprintf(stderr, "ndesmock: %s: cannot write ready file: %s\n", ready, strerror(errno));
+        goto out;
+    }
+    /* The ready file is written like a pid file, before privileges go. */
+    if (user_arg && drop_privileges(user_arg, cfg.state_dir, wl, err, sizeof(err)) != 0) {
+        fprintf(stderr, "ndesmock: --user %s: %s\n", user_arg, err);
+        if (ready)
+            unlink(ready);
         goto out;
     }
     mc.base = base;

@@ -168,3 +168,22 @@ PY
 
 TESTS+=(t_rob_bad_messages t_rob_replayed_tid_other_key t_rob_body_cap_404_13 t_rob_big_headers_400
         t_rob_not_http t_rob_slowloris_and_halfway t_rob_vanishing_clients t_rob_connection_cap)
+
+t_rob_user_and_json_logs() {
+    # a state directory the unprivileged user can write; the PKI is made by root first (0600 keys)
+    mkdir -p "$T/st"; "$NDESMOCK_BIN" --generate-pki --state-dir "$T/st" >/dev/null || fail "pki"
+    chown -R nobody "$T/st"; chmod 755 "$T" "$(dirname "$T")"
+    start_server "$T/srv" --state-dir "$T/st" --user nobody --log-format json || fail "start as nobody: $(cat "$T/srv/server.log")"
+    [ "$(ps -o user= -p "$SRV_PID" | tr -d ' ')" = nobody ] || fail "not running as nobody"
+    local RA_ENC=$T/ra-enc.pem RA_SIGN=$T/ra-sign.pem CA_PEM=$T/st/pki/ca.pem
+    openssl x509 -in "$T/st/pki/ra-enc.pem" -out "$RA_ENC"; openssl x509 -in "$T/st/pki/ra-sign.pem" -out "$RA_SIGN"
+    make_req --challenge "$SRV_CHALLENGE" --cn 'json "line"'; send_req post; expect_success
+    sleep 0.4
+    grep '"operation":"PKIOperation"' "$SRV_LOG" | python3 -c '
+import json, sys
+lines = [json.loads(l) for l in sys.stdin]
+assert lines and lines[-1]["pki_status"] == "SUCCESS" and lines[-1]["message_type"] == "PKCSReq", lines' || fail "JSON access line"
+    if grep '"operation"' "$SRV_LOG" | grep -q "$SRV_CHALLENGE"; then fail "challenge in a JSON log line"; fi
+    "$NDESMOCK_BIN" --user no-such-user-xyz --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 --state-dir "$T/st" 2>"$T/e"; [ $? = 1 ] || fail "unknown user must fail"
+}
+TESTS+=(t_rob_user_and_json_logs)
