@@ -6,7 +6,7 @@
 # SANITIZE=address,undefined  build with sanitizers;  V=1  show commands
 
 VERSION   := 0.1.0
-PKGS      := libevent libevent_pthreads openssl libconfig jansson
+PKGS      := libevent libevent_pthreads libevent_openssl openssl libconfig jansson
 BUILD     ?= build
 CC        ?= cc
 

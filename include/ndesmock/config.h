@@ -57,6 +57,7 @@ struct config_pki {
 struct config {
     char source[CONFIG_STR];   /* file it came from, or "(embedded defaults)" */
     char listen[CONFIG_STR];   /* HOST:PORT */
+    char tls_listen[CONFIG_STR]; /* HOST:PORT of the HTTPS listener; "" = none */
     char state_dir[CONFIG_STR];
     int threads;               /* 0: one per core */
     int max_connections;

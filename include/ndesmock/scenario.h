@@ -39,6 +39,16 @@ const char *sc_action_str(enum sc_action_type t);
 
 enum sc_proxy_page { SC_PROXY_GATEWAY_TIMEOUT = 0, SC_PROXY_CANT_DISPLAY = 1 };
 
+/* What the HTTPS listener presents (scenario key ndes.tls). */
+enum sc_tls_fault {
+    SC_TLS_OK = 0,
+    SC_TLS_EXPIRED,         /* an expired server certificate */
+    SC_TLS_WRONG_HOST,      /* a certificate for another host name */
+    SC_TLS_UNTRUSTED,       /* a chain that does not reach the lab root */
+    SC_TLS_TLS10_ONLY,      /* TLS 1.0 only (security level 0) */
+    SC_TLS_FAULTS
+};
+
 struct sc_event {           /* one line of the simulated Windows event log */
     int id;
     char source[64];
@@ -126,6 +136,7 @@ struct scenario {
     long max_path;                 /* request filtering maxUrl (404.14); 0 = off */
     long max_query;                /* request filtering maxQueryString (404.15); 0 = off */
     char server_header[64];        /* "" = config (e.g. Microsoft-IIS/7.5 for 2008 R2) */
+    int tls_fault;                 /* enum sc_tls_fault for the HTTPS listener */
     /* IIS rapid-fail protection */
     int rf_max_crashes;            /* 0 = off */
     double rf_interval_s;

@@ -33,6 +33,9 @@ struct server *server_new(const struct server_deps *deps, char *err, size_t errl
 /* The bound address, e.g. "127.0.0.1:41234" or "[::1]:8080". */
 const char *server_address(const struct server *s);
 
+/* The bound HTTPS address, or NULL without --tls-listen. */
+const char *server_tls_address(const struct server *s);
+
 /* Starts the worker threads. Returns 0 or -1 with err set. */
 int server_start(struct server *s, char *err, size_t errlen);
 

@@ -142,6 +142,7 @@ struct key_spec {
 
 static const struct key_spec specs[] = {
     {"listen", K_HOSTPORT, O(listen), S(listen), 0, 0},
+    {"tls_listen", K_STR, O(tls_listen), S(tls_listen), 0, 0},
     {"state_dir", K_STR, O(state_dir), S(state_dir), 0, 0},
     {"server", K_GROUP, 0, 0, 0, 0},
     {"server.threads", K_INT, O(threads), S(threads), 0, 64},

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
@@ -19,6 +20,9 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -44,6 +48,8 @@ struct worker {
     struct event_base *base;
     struct evhttp *http;
     struct evconnlistener *listener;
+    struct evhttp *https;     /* the TLS listener's evhttp (may be NULL) */
+    struct evconnlistener *tls_listener;
     struct event *flush_ev;
     struct event *stop_ev;
     struct event *drain_ev;
@@ -74,6 +80,9 @@ struct server {
     struct worker workers[MAX_WORKERS];
     int started;
     atomic_long conns;        /* open connections, all workers */
+    int tls_fd;
+    char tls_address[300];
+    SSL_CTX *tls_ctx[SC_TLS_FAULTS]; /* the server cert, and one per TLS fault */
 };
 
 /* ---- access log (per-thread buffer, flushed by size, timer and at stop) ---- */
@@ -164,6 +173,7 @@ struct rq {
     const char *note;
     const char *fault;        /* action taken instead of the healthy answer */
     char username[160];       /* W3C cs-username after mscep_admin authentication */
+    int tls;                  /* arrived on the HTTPS listener */
 };
 
 static void access_log_json(struct rq *q, const struct reply *rep, size_t bytes, const char *ts,
@@ -1057,6 +1067,13 @@ static int transport_fault(struct rq *q, const struct sc_action *a, struct reply
     c = hijack(q, t == SC_ACT_DELAY ? RAW_DELAY : phase_of(t));
     if (c == NULL)
         return -1;
+    if (q->tls) {
+        /* the socket speaks TLS: faults that write raw bytes only close it */
+        if (c->phase == RAW_SEND || c->phase == RAW_DRIP)
+            c->phase = RAW_CLOSE;
+        if (t == SC_ACT_DELAY && (phase_of(then) == RAW_SEND || phase_of(then) == RAW_DRIP))
+            then = SC_ACT_CLOSE;
+    }
     c->hang_s = (a->seconds > 0 ? a->seconds : w->srv->cfg->request_timeout_s) * scale;
     c->chunk = a->bytes > 0 ? a->bytes : 1;
     c->interval = seconds_tv((a->interval_s > 0 ? a->interval_s : 1.0) * scale);
@@ -1342,6 +1359,103 @@ static void sweep_cb(evutil_socket_t fd, short what, void *arg)
     }
 }
 
+/* ---- TLS listener ---- */
+
+static struct bufferevent *tls_bevcb(struct event_base *base, void *arg)
+{
+    struct worker *w = arg;
+    struct scenario *sc = scenario_engine_acquire(w->srv->engine);
+    int f = sc->tls_fault >= 0 && sc->tls_fault < SC_TLS_FAULTS ? sc->tls_fault : 0;
+    SSL_CTX *ctx = w->srv->tls_ctx[f] ? w->srv->tls_ctx[f] : w->srv->tls_ctx[0];
+    SSL *ssl = SSL_new(ctx);
+
+    scenario_release(sc);
+    /* the scenario active at accept time decides what the handshake shows */
+    return bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
+                                          BEV_OPT_CLOSE_ON_FREE);
+}
+
+static SSL_CTX *tls_ctx_from(X509 *cert, EVP_PKEY *key, X509 *chain, int tls10)
+{
+    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+
+    if (ctx == NULL)
+        return NULL;
+    if (SSL_CTX_use_certificate(ctx, cert) != 1 || SSL_CTX_use_PrivateKey(ctx, key) != 1 ||
+        (chain && SSL_CTX_add1_chain_cert(ctx, chain) != 1)) {
+        SSL_CTX_free(ctx);
+        return NULL;
+    }
+    if (tls10) {
+        /* OpenSSL 3 refuses TLS 1.0 above security level 0 */
+        SSL_CTX_set_security_level(ctx, 0);
+        SSL_CTX_set_cipher_list(ctx, "DEFAULT:@SECLEVEL=0");
+        SSL_CTX_set_min_proto_version(ctx, TLS1_VERSION);
+        SSL_CTX_set_max_proto_version(ctx, TLS1_VERSION);
+    } else {
+        SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    }
+    return ctx;
+}
+
+static X509 *read_pem_cert(const char *dir, const char *file)
+{
+    char path[700];
+    FILE *f;
+    X509 *x = NULL;
+
+    snprintf(path, sizeof(path), "%s/%s", dir, file);
+    f = fopen(path, "r");
+    if (f) {
+        x = PEM_read_X509(f, NULL, NULL, NULL);
+        fclose(f);
+    }
+    return x;
+}
+
+/* The TLS contexts: the lab server certificate, and the faulty set's. */
+static int tls_setup(struct server *s, char *err, size_t errlen)
+{
+    const struct pki *pki = s->scep->pki;
+    char dir[700];
+    FILE *f;
+    EVP_PKEY *fkey = NULL;
+    X509 *exp, *wrong, *untrusted;
+    int rc = -1;
+
+    snprintf(dir, sizeof(dir), "%s/faulty", pki->dir);
+    s->tls_ctx[SC_TLS_OK] = tls_ctx_from(pki->tls_cert, pki->tls_key,
+                                         pki->has_intermediate ? pki->ca_cert : NULL, 0);
+    s->tls_ctx[SC_TLS_TLS10_ONLY] = tls_ctx_from(pki->tls_cert, pki->tls_key,
+                                                 pki->has_intermediate ? pki->ca_cert : NULL, 1);
+    snprintf(dir + strlen(dir), sizeof(dir) - strlen(dir), "/key.pem");
+    f = fopen(dir, "r");
+    if (f) {
+        fkey = PEM_read_PrivateKey(f, NULL, NULL, NULL);
+        fclose(f);
+    }
+    dir[strlen(dir) - strlen("/key.pem")] = '\0';
+    exp = read_pem_cert(dir, "tls-expired.pem");
+    wrong = read_pem_cert(dir, "tls-wrong-host.pem");
+    untrusted = read_pem_cert(dir, "tls-untrusted.pem");
+    if (fkey && exp && wrong && untrusted) {
+        s->tls_ctx[SC_TLS_EXPIRED] = tls_ctx_from(exp, fkey, NULL, 0);
+        s->tls_ctx[SC_TLS_WRONG_HOST] = tls_ctx_from(wrong, fkey, NULL, 0);
+        s->tls_ctx[SC_TLS_UNTRUSTED] = tls_ctx_from(untrusted, fkey, NULL, 0);
+    }
+    if (s->tls_ctx[SC_TLS_OK] && s->tls_ctx[SC_TLS_TLS10_ONLY] && s->tls_ctx[SC_TLS_EXPIRED] &&
+        s->tls_ctx[SC_TLS_WRONG_HOST] && s->tls_ctx[SC_TLS_UNTRUSTED])
+        rc = 0;
+    else
+        snprintf(err, errlen, "cannot set up TLS from %s (server and faulty certificates)", pki->dir);
+    ERR_clear_error();
+    EVP_PKEY_free(fkey);
+    X509_free(exp);
+    X509_free(wrong);
+    X509_free(untrusted);
+    return rc;
+}
+
 /* ---- the request callback ---- */
 
 static void on_complete(struct evhttp_request *r, void *arg)
@@ -1398,6 +1512,7 @@ static void on_request(struct evhttp_request *r, void *arg)
     q.uri_len = strlen(q.uri);
     snprintf(q.peer, sizeof(q.peer), "-");
     if (evcon) {
+        q.tls = bufferevent_openssl_get_ssl(evhttp_connection_get_bufferevent(evcon)) != NULL;
         evhttp_connection_get_peer(evcon, &addr, &port);
         if (addr)
             snprintf(q.peer, sizeof(q.peer), "%s", addr);
@@ -1548,6 +1663,8 @@ static void stop_cb(evutil_socket_t fd, short what, void *arg)
     (void)what;
     if (w->listener)
         evconnlistener_disable(w->listener);
+    if (w->tls_listener)
+        evconnlistener_disable(w->tls_listener);
     drain_cb(-1, 0, w);
 }
 
@@ -1594,6 +1711,24 @@ static int worker_init(struct worker *w, char *err, size_t errlen)
     w->listener = evconnlistener_new(w->base, NULL, NULL, LEV_OPT_CLOSE_ON_EXEC, 0, w->srv->fd);
     if (w->listener == NULL || evhttp_bind_listener(w->http, w->listener) == NULL)
         goto fail;
+    if (w->srv->tls_fd >= 0) {
+        w->https = evhttp_new(w->base);
+        if (w->https == NULL)
+            goto fail;
+        evhttp_set_max_headers_size(w->https, hdr_max * 2 + 65536);
+        evhttp_set_max_body_size(w->https, (ev_ssize_t)cfg->max_body_bytes);
+        evhttp_set_default_content_type(w->https, NULL);
+        evhttp_set_allowed_methods(w->https, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
+                                                 EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
+                                                 EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
+        evhttp_set_timeout_tv(w->https, &to);
+        evhttp_set_gencb(w->https, on_request, w);
+        evhttp_set_bevcb(w->https, tls_bevcb, w);
+        w->tls_listener = evconnlistener_new(w->base, NULL, NULL, LEV_OPT_CLOSE_ON_EXEC, 0,
+                                             w->srv->tls_fd);
+        if (w->tls_listener == NULL || evhttp_bind_listener(w->https, w->tls_listener) == NULL)
+            goto fail;
+    }
     w->flush_ev = event_new(w->base, -1, EV_PERSIST, flush_cb, w);
     w->stop_ev = event_new(w->base, -1, 0, stop_cb, w);
     w->drain_ev = evtimer_new(w->base, drain_cb, w);
@@ -1612,72 +1747,100 @@ fail:
     return -1;
 }
 
-struct server *server_new(const struct server_deps *deps, char *err, size_t errlen)
+/* Binds HOST:PORT (no SO_REUSEPORT: a busy port must fail). Sets *fd and the
+ * bound address text. Returns 0 or -1 with err set. */
+static int bind_listener(const char *hostport, int *fd, char *addr, size_t addrcap, char *ip,
+                         size_t ipcap, int *pport, char *err, size_t errlen)
 {
-    struct server *s = calloc(1, sizeof(*s));
-    const struct config *cfg = deps->cfg;
     struct addrinfo hints, *ai = NULL;
     char host[CONFIG_STR], portstr[16], hbuf[256];
-    int port, one = 1;
+    int port, one = 1, rc = -1;
     struct sockaddr_storage ss;
     socklen_t sl = sizeof(ss);
 
-    if (s == NULL) {
-        snprintf(err, errlen, "out of memory");
-        return NULL;
-    }
-    s->fd = -1;
-    s->cfg = cfg;
-    s->scep = deps->scep;
-    s->engine = deps->engine;
-    s->winlog = deps->winlog;
-    s->journal = deps->journal;
-    s->stats = deps->stats;
-    s->otp = deps->otp;
-    if (config_parse_hostport(cfg->listen, host, sizeof(host), &port) != 0) {
-        snprintf(err, errlen, "bad listen address '%s' (want HOST:PORT or [V6]:PORT)", cfg->listen);
-        goto fail;
+    *fd = -1;
+    if (config_parse_hostport(hostport, host, sizeof(host), &port) != 0) {
+        snprintf(err, errlen, "bad listen address '%s' (want HOST:PORT or [V6]:PORT)", hostport);
+        return -1;
     }
     snprintf(portstr, sizeof(portstr), "%d", port);
     memset(&hints, 0, sizeof(hints));
     hints.ai_socktype = SOCK_STREAM;
     hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
     if (getaddrinfo(host, portstr, &hints, &ai) != 0 || ai == NULL) {
-        snprintf(err, errlen, "cannot resolve listen address '%s'", cfg->listen);
-        goto fail;
+        snprintf(err, errlen, "cannot resolve listen address '%s'", hostport);
+        goto out;
     }
-    s->fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (s->fd < 0) {
+    *fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (*fd < 0) {
         snprintf(err, errlen, "socket: %s", strerror(errno));
-        goto fail;
+        goto out;
     }
     /* SO_REUSEADDR only (TIME_WAIT); never SO_REUSEPORT: a busy port must fail. */
-    setsockopt(s->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    if (bind(s->fd, ai->ai_addr, ai->ai_addrlen) != 0) {
-        snprintf(err, errlen, "cannot bind %s: %s", cfg->listen, strerror(errno));
-        goto fail;
+    setsockopt(*fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (bind(*fd, ai->ai_addr, ai->ai_addrlen) != 0) {
+        snprintf(err, errlen, "cannot bind %s: %s", hostport, strerror(errno));
+        goto out;
     }
-    if (listen(s->fd, 4096) != 0) {
-        snprintf(err, errlen, "listen %s: %s", cfg->listen, strerror(errno));
-        goto fail;
+    if (listen(*fd, 4096) != 0) {
+        snprintf(err, errlen, "listen %s: %s", hostport, strerror(errno));
+        goto out;
     }
-    if (getsockname(s->fd, (struct sockaddr *)&ss, &sl) != 0 ||
+    if (getsockname(*fd, (struct sockaddr *)&ss, &sl) != 0 ||
         getnameinfo((struct sockaddr *)&ss, sl, hbuf, sizeof(hbuf), portstr, sizeof(portstr),
                     NI_NUMERICHOST | NI_NUMERICSERV) != 0) {
         snprintf(err, errlen, "getsockname: %s", strerror(errno));
-        goto fail;
+        goto out;
     }
-    snprintf(s->address, sizeof(s->address), ss.ss_family == AF_INET6 ? "[%s]:%s" : "%s:%s", hbuf,
-             portstr);
-    snprintf(s->s_ip, sizeof(s->s_ip), "%s", hbuf);
-    s->s_port = atoi(portstr);
-    freeaddrinfo(ai);
-    return s;
-fail:
+    snprintf(addr, addrcap, ss.ss_family == AF_INET6 ? "[%s]:%s" : "%s:%s", hbuf, portstr);
+    if (ip)
+        snprintf(ip, ipcap, "%s", hbuf);
+    if (pport)
+        *pport = atoi(portstr);
+    rc = 0;
+out:
     if (ai)
         freeaddrinfo(ai);
+    if (rc != 0 && *fd >= 0) {
+        close(*fd);
+        *fd = -1;
+    }
+    return rc;
+}
+
+struct server *server_new(const struct server_deps *deps, char *err, size_t errlen)
+{
+    struct server *s = calloc(1, sizeof(*s));
+
+    if (s == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    s->fd = s->tls_fd = -1;
+    s->cfg = deps->cfg;
+    s->scep = deps->scep;
+    s->engine = deps->engine;
+    s->winlog = deps->winlog;
+    s->journal = deps->journal;
+    s->stats = deps->stats;
+    s->otp = deps->otp;
+    if (bind_listener(s->cfg->listen, &s->fd, s->address, sizeof(s->address), s->s_ip,
+                      sizeof(s->s_ip), &s->s_port, err, errlen) != 0)
+        goto fail;
+    if (s->cfg->tls_listen[0] &&
+        (bind_listener(s->cfg->tls_listen, &s->tls_fd, s->tls_address, sizeof(s->tls_address),
+                       NULL, 0, NULL, err, errlen) != 0 ||
+         tls_setup(s, err, errlen) != 0))
+        goto fail;
+    return s;
+fail:
     server_free(s);
     return NULL;
+}
+
+const char *server_tls_address(const struct server *s)
+{
+    return s->tls_fd >= 0 ? s->tls_address : NULL;
 }
 
 const char *server_address(const struct server *s)
@@ -1739,6 +1902,8 @@ void server_free(struct server *s)
             event_free(w->sweep_ev);
         if (w->http)
             evhttp_free(w->http); /* frees the listener and connections too */
+        if (w->https)
+            evhttp_free(w->https);
         while (w->guards)
             guard_free(w->guards);
         free(w->by_fd);
@@ -1749,5 +1914,9 @@ void server_free(struct server *s)
     }
     if (s->fd >= 0)
         close(s->fd);
+    if (s->tls_fd >= 0)
+        close(s->tls_fd);
+    for (i = 0; i < SC_TLS_FAULTS; i++)
+        SSL_CTX_free(s->tls_ctx[i]);
     free(s);
 }

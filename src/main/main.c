@@ -51,6 +51,8 @@ static void usage(FILE *f)
 "  -r, --ready-file FILE   once listening, write a JSON object with scep_url,\n"
 "                          challenge, pid, state_dir, ca_cert_path,\n"
 "                          ca_md5_thumbprint, scenario and version\n"
+"      --tls-listen HOST:PORT  also serve SCEP over HTTPS with the lab TLS\n"
+"                          certificate (SANs localhost, 127.0.0.1, ::1)\n"
 "  -a, --admin-listen HOST:PORT  admin API listener (default 127.0.0.1:8081;\n"
 "                          port 0 picks a free port); see docs/admin-api.md\n"
 "  -t, --threads N         worker threads (default: one per core)\n"
@@ -86,7 +88,8 @@ static void usage(FILE *f)
 
 static int write_ready_file(const char *path, const char *url, const char *challenge,
                             const struct config *cfg, const struct pki *pki, const char *scenario,
-                            const char *admin_url, const char *admin_page_url)
+                            const char *admin_url, const char *admin_page_url,
+                            const char *tls_url)
 {
     char tmp[PATH_MAX + 16], absstate[PATH_MAX];
     json_t *o = json_object();
@@ -107,6 +110,7 @@ static int write_ready_file(const char *path, const char *url, const char *chall
     json_object_set_new(o, "scenario", json_string(scenario));
     json_object_set_new(o, "admin_url", json_string(admin_url));
     json_object_set_new(o, "admin_page_url", json_string(admin_page_url));
+    json_object_set_new(o, "scep_tls_url", tls_url ? json_string(tls_url) : json_null());
     json_object_set_new(o, "version", json_string(NDESMOCK_VERSION));
     snprintf(tmp, sizeof(tmp), "%s.tmp%ld", path, (long)getpid());
     if (json_dump_file(o, tmp, JSON_INDENT(2) | JSON_SORT_KEYS) == 0 && rename(tmp, path) == 0)
@@ -310,6 +314,7 @@ int main(int argc, char **argv)
         {"check", required_argument, NULL, 'C'},   {"list-scenarios", no_argument, NULL, 'L'},
         {"admin-listen", required_argument, NULL, 'a'},
         {"log-format", required_argument, NULL, 'F'}, {"user", required_argument, NULL, 'U'},
+        {"tls-listen", required_argument, NULL, 'X'},
         {NULL, 0, NULL, 0},
     };
     struct config cfg;
@@ -318,7 +323,7 @@ int main(int argc, char **argv)
     struct scep_ctx sctx;
     struct server *srv = NULL;
     const char *config_path = NULL, *listen_arg = NULL, *state_arg = NULL, *ready = NULL;
-    const char *admin_arg = NULL, *log_format = NULL, *user_arg = NULL;
+    const char *admin_arg = NULL, *log_format = NULL, *user_arg = NULL, *tls_arg = NULL;
     int threads_arg = -1, generate_only = 0, c, rc = EXIT_RUNTIME;
     char err[512], url[400];
     const char *challenge = NULL, *scenario_arg = "healthy", *check_file = NULL;
@@ -341,7 +346,7 @@ int main(int argc, char **argv)
     struct event *ev_term = NULL, *ev_int = NULL, *ev_hup = NULL;
     struct main_ctx mc;
     struct scenario_slot slot;
-    char admin_url[400], admin_page_url[400];
+    char admin_url[400], admin_page_url[400], tls_url[400];
     sigset_t set;
 
     memset(&pki, 0, sizeof(pki));
@@ -361,6 +366,7 @@ int main(int argc, char **argv)
             log_format = optarg;
             break;
         case 'U': user_arg = optarg; break;
+        case 'X': tls_arg = optarg; break;
         case 's': state_arg = optarg; break;
         case 'r': ready = optarg; break;
         case 't': {
@@ -449,6 +455,17 @@ int main(int argc, char **argv)
     }
     if (threads_arg > 0)
         cfg.threads = threads_arg;
+    if (tls_arg) {
+        char host[CONFIG_STR];
+        int port;
+        if (config_parse_hostport(tls_arg, host, sizeof(host), &port) != 0 ||
+            strlen(tls_arg) >= sizeof(cfg.tls_listen)) {
+            fprintf(stderr, "ndesmock: --tls-listen wants HOST:PORT or [V6]:PORT, not '%s'\n",
+                    tls_arg);
+            return EXIT_USAGE;
+        }
+        snprintf(cfg.tls_listen, sizeof(cfg.tls_listen), "%s", tls_arg);
+    }
     if (log_format)
         cfg.log_json = strcmp(log_format, "json") == 0;
     if (scenarios_dir[0] == '\0')
@@ -587,16 +604,21 @@ int main(int argc, char **argv)
              server_address(srv));
     fprintf(stderr,
             "ndesmock %s: SCEP at %s\n"
-            "  admin API %s, password page %s\n"
+            "  admin API %s, password page %s%s%s\n"
             "  challenge policy %s%s%s\n"
             "  state %s, CA %s (MD5 %s)\n"
             "  scenario %s (%s)\n",
             NDESMOCK_VERSION, url, admin_url, admin_page_url,
+            server_tls_address(srv) ? ", HTTPS at " : "",
+            server_tls_address(srv) ? server_tls_address(srv) : "",
             challenge_policy_str(cfg.challenge_policy),
             challenge ? ", static challenge " : "", challenge ? challenge : "", cfg.state_dir,
             pki.ca_cert_path, pki.ca_md5, sc->name, sc->source);
+    if (server_tls_address(srv))
+        snprintf(tls_url, sizeof(tls_url), "https://%s/certsrv/mscep/mscep.dll",
+                 server_tls_address(srv));
     if (ready && write_ready_file(ready, url, challenge, &cfg, &pki, sc->name, admin_url,
-                                  admin_page_url) != 0) {
+                                  admin_page_url, server_tls_address(srv) ? tls_url : NULL) != 0) {
         fprintf(stderr, "ndesmock: %s: cannot write ready file: %s\n", ready, strerror(errno));
         goto out;
     }

@@ -188,22 +188,31 @@ static X509 *make_cert(EVP_PKEY *key, const char *cn, const char *org, X509 *iss
 static int generate_faulty(struct pki *pki, const struct config *cfg, char *err, size_t errlen)
 {
     static const struct {
-        const char *file, *cn, *bc, *ku, *eku;
+        const char *file, *cn, *bc, *ku, *eku, *san;
         long nb, na;
         int self;
     } set[] = {
         {"ra-sign-expired.pem", "-MSCEP-RA", NULL, "critical,digitalSignature",
-         "1.3.6.1.4.1.311.20.2.1", -760, -30, 0},
+         "1.3.6.1.4.1.311.20.2.1", NULL, -760, -30, 0},
         {"ra-enc-expired.pem", "-MSCEP-RA", NULL, "critical,keyEncipherment",
-         "1.3.6.1.4.1.311.20.2.1", -760, -30, 0},
+         "1.3.6.1.4.1.311.20.2.1", NULL, -760, -30, 0},
         {"policy.pem", "-NDESPolicy", NULL, "critical,digitalSignature,keyEncipherment",
-         "clientAuth,serverAuth", 0, 3650, 0},
+         "clientAuth,serverAuth", NULL, 0, 3650, 0},
         {"policy-expired.pem", "-NDESPolicy", NULL, "critical,digitalSignature,keyEncipherment",
-         "clientAuth,serverAuth", -400, -1, 0},
+         "clientAuth,serverAuth", NULL, -400, -1, 0},
         {"policy-no-client-auth.pem", "-NDESPolicy", NULL,
-         "critical,digitalSignature,keyEncipherment", "serverAuth", 0, 3650, 0},
+         "critical,digitalSignature,keyEncipherment", "serverAuth", NULL, 0, 3650, 0},
         {"intermediate.pem", " Issuing CA 2", "critical,CA:TRUE,pathlen:0",
-         "critical,keyCertSign,cRLSign", NULL, 0, 1825, 0},
+         "critical,keyCertSign,cRLSign", NULL, NULL, 0, 1825, 0},
+        /* TLS faults: expired, wrong host name, a chain that does not reach the lab root */
+        {"tls-expired.pem", "=localhost", "critical,CA:FALSE", "critical,digitalSignature,keyEncipherment",
+         "serverAuth", "DNS:localhost,IP:127.0.0.1,IP:::1", -400, -1, 0},
+        {"tls-wrong-host.pem", "=ndes.wrong-host.example", "critical,CA:FALSE",
+         "critical,digitalSignature,keyEncipherment", "serverAuth", "DNS:ndes.wrong-host.example",
+         0, 3650, 0},
+        {"tls-untrusted.pem", "=localhost", "critical,CA:FALSE",
+         "critical,digitalSignature,keyEncipherment", "serverAuth",
+         "DNS:localhost,IP:127.0.0.1,IP:::1", 0, 3650, 1},
     };
     char dir[PKI_PATH + 16], path[PKI_PATH + 64], cn[160];
     EVP_PKEY *key = NULL;
@@ -211,7 +220,7 @@ static int generate_faulty(struct pki *pki, const struct config *cfg, char *err,
     int rc = -1;
 
     snprintf(dir, sizeof(dir), "%s/faulty", pki->dir);
-    snprintf(path, sizeof(path), "%s/intermediate.pem", dir);
+    snprintf(path, sizeof(path), "%s/tls-untrusted.pem", dir);
     if (access(path, R_OK) == 0)
         return 0;
     if (mkdir_p(dir, 0755) != 0) {
@@ -227,10 +236,13 @@ static int generate_faulty(struct pki *pki, const struct config *cfg, char *err,
         X509 *c;
         if (set[i].cn[0] == ' ')
             snprintf(cn, sizeof(cn), "%s%s", cfg->pki.ca_cn, set[i].cn);
+        else if (set[i].cn[0] == '=')
+            snprintf(cn, sizeof(cn), "%s", set[i].cn + 1);
         else
             snprintf(cn, sizeof(cn), "%s%s", cfg->pki.host_name, set[i].cn);
-        c = make_cert_window(key, cn, cfg->pki.org, pki->root_cert, pki->ca_key_for_faulty,
-                             set[i].nb, set[i].na, set[i].bc, set[i].ku, set[i].eku, NULL);
+        c = make_cert_window(key, cn, cfg->pki.org, set[i].self ? NULL : pki->root_cert,
+                             set[i].self ? NULL : pki->ca_key_for_faulty, set[i].nb, set[i].na,
+                             set[i].bc, set[i].ku, set[i].eku, set[i].san);
         snprintf(path, sizeof(path), "%s/%s", dir, set[i].file);
         if (c == NULL || save_pem(path, c, NULL) != 0) {
             X509_free(c);
@@ -238,6 +250,11 @@ static int generate_faulty(struct pki *pki, const struct config *cfg, char *err,
             goto out;
         }
         X509_free(c);
+    }
+    snprintf(path, sizeof(path), "%s/key.pem", dir); /* the one key of the set (TLS faults) */
+    if (save_pem(path, NULL, key) != 0) {
+        snprintf(err, errlen, "%s: cannot write", path);
+        goto out;
     }
     rc = 0;
 out:

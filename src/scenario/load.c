@@ -563,6 +563,25 @@ static int parse_ndes(struct ctx *c, struct scenario *sc, config_setting_t *g)
             } else {
                 snprintf(sc->reply_digest, sizeof(sc->reply_digest), "%s", t);
             }
+        } else if (strcmp(k, "tls") == 0) {
+            static const char *const names[] = {"ok", "expired", "wrong-host", "untrusted-chain",
+                                                "tls10-only"};
+            char t[32];
+            int j;
+            if (get_str(c, s, t, sizeof(t)) != 0) {
+                rc = -1;
+            } else {
+                for (j = 0; j < SC_TLS_FAULTS; j++)
+                    if (strcmp(t, names[j]) == 0)
+                        break;
+                if (j == SC_TLS_FAULTS) {
+                    add_err(c->errs, line_of(s), "'tls' must be ok, expired, wrong-host, "
+                                                 "untrusted-chain or tls10-only");
+                    rc = -1;
+                } else {
+                    sc->tls_fault = j;
+                }
+            }
         } else if (strcmp(k, "server_header") == 0) {
             rc |= get_str(c, s, sc->server_header, sizeof(sc->server_header));
         } else if (strcmp(k, "max_url_bytes") == 0) {
