@@ -23,6 +23,9 @@ int util_buf_append(struct util_buf *b, const void *p, size_t n);
 uint8_t *util_buf_grow(struct util_buf *b, size_t n);
 int util_buf_appendf(struct util_buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/* Copies src (NULL = "") into dst of cap bytes, truncating; always
+ * NUL-terminated. Returns the length copied. (snprintf("%s") is slow.) */
+size_t util_strlcpy(char *dst, const char *src, size_t cap);
 /* Detaches the block: the caller owns the returned pointer (free()). */
 uint8_t *util_buf_steal(struct util_buf *b, size_t *len);
 

@@ -15,6 +15,8 @@ struct winlog;
 
 struct winlog_buf {   /* one per worker thread; owned by the worker */
     struct util_buf w3c, httperr, events;
+    time_t stamp_sec;     /* cached "YYYY-MM-DD HH:MM:SS" for stamp_sec */
+    char stamp[24];
 };
 
 /* Opens (creating) STATE/logs/... Returns NULL with err set. */

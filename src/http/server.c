@@ -60,6 +60,9 @@ struct worker {
     struct guard **by_fd;
     size_t by_fd_cap;
     struct event *sweep_ev;
+    time_t clock_sec;         /* the second the strings below were made for */
+    char http_date[40];       /* RFC 1123, for the Date header */
+    char iso_date[32];        /* for the access log */
     long inflight;
     int drain_ticks;
 };
@@ -84,6 +87,20 @@ struct server {
     char tls_address[300];
     SSL_CTX *tls_ctx[SC_TLS_FAULTS]; /* the server cert, and one per TLS fault */
 };
+
+/* Per-worker clock strings, remade once a second (strftime per request shows
+ * in profiles). */
+static void worker_clock(struct worker *w, time_t now)
+{
+    struct tm tm;
+
+    if (now == w->clock_sec)
+        return;
+    w->clock_sec = now;
+    gmtime_r(&now, &tm);
+    strftime(w->http_date, sizeof(w->http_date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    strftime(w->iso_date, sizeof(w->iso_date), "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
 
 /* ---- access log (per-thread buffer, flushed by size, timer and at stop) ---- */
 
@@ -219,14 +236,13 @@ static void access_log_json(struct rq *q, const struct reply *rep, size_t bytes,
 static void access_log(struct rq *q, const struct reply *rep, size_t bytes)
 {
     struct worker *w = q->w;
-    char ts[32];
-    struct tm tm;
+    const char *ts;
     double ms = (double)(util_now_ns() - q->t0) / 1e6;
 
     if (!w->srv->cfg->access_log)
         return;
-    gmtime_r(&q->now, &tm);
-    strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    worker_clock(w, q->now);
+    ts = w->iso_date;
     if (w->srv->cfg->log_json) {
         access_log_json(q, rep, bytes, ts, ms);
     } else {
@@ -385,17 +401,16 @@ static void record(struct rq *q, const struct reply *rep, size_t bytes)
     memset(&e, 0, sizeof(e));
     clock_gettime(CLOCK_REALTIME, &ts);
     e.time = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-    snprintf(e.method, sizeof(e.method), "%s", method_str(q->cmd));
-    snprintf(e.path, sizeof(e.path), "%.511s", q->path);
-    snprintf(e.query, sizeof(e.query), "%s", q->query ? q->query : "");
-    snprintf(e.operation, sizeof(e.operation), "%s", q->op ? q->op : "");
-    snprintf(e.peer, sizeof(e.peer), "%s", q->peer);
-    snprintf(e.user_agent, sizeof(e.user_agent), "%s",
-             header_lookup(q->r, "User-Agent") ? header_lookup(q->r, "User-Agent") : "");
-    snprintf(e.scenario, sizeof(e.scenario), "%s", q->sc ? q->sc->name : "");
+    util_strlcpy(e.method, method_str(q->cmd), sizeof(e.method));
+    util_strlcpy(e.path, q->path, sizeof(e.path));
+    util_strlcpy(e.query, q->query ? q->query : "", sizeof(e.query));
+    util_strlcpy(e.operation, q->op ? q->op : "", sizeof(e.operation));
+    util_strlcpy(e.peer, q->peer, sizeof(e.peer));
+    util_strlcpy(e.user_agent, header_lookup(q->r, "User-Agent"), sizeof(e.user_agent));
+    util_strlcpy(e.scenario, q->sc ? q->sc->name : "", sizeof(e.scenario));
     if (q->rule) {
-        snprintf(e.rule, sizeof(e.rule), "%s", q->rule->name);
-        snprintf(e.action, sizeof(e.action), "%s", sc_action_str(q->rule->a.type));
+        util_strlcpy(e.rule, q->rule->name, sizeof(e.rule));
+        util_strlcpy(e.action, sc_action_str(q->rule->a.type), sizeof(e.action));
     }
     e.status = rep ? rep->status : 0;
     e.substatus = rep ? rep->substatus : 0;
@@ -406,22 +421,22 @@ static void record(struct rq *q, const struct reply *rep, size_t bytes)
         const struct scep_outcome *o = &q->o;
         e.has_pki = 1;
         e.message_type = o->msg_type;
-        snprintf(e.transaction_id, sizeof(e.transaction_id), "%s", o->tid);
-        snprintf(e.sender_nonce, sizeof(e.sender_nonce), "%s", o->sender_nonce);
-        snprintf(e.cipher, sizeof(e.cipher), "%s", o->cipher);
-        snprintf(e.digest, sizeof(e.digest), "%s", o->digest);
-        snprintf(e.signer, sizeof(e.signer), "%s", o->signer);
-        snprintf(e.csr_subject, sizeof(e.csr_subject), "%s", o->csr_subject);
-        snprintf(e.sans, sizeof(e.sans), "%s", o->sans);
-        snprintf(e.key_type, sizeof(e.key_type), "%s", o->key_type);
+        util_strlcpy(e.transaction_id, o->tid, sizeof(e.transaction_id));
+        util_strlcpy(e.sender_nonce, o->sender_nonce, sizeof(e.sender_nonce));
+        util_strlcpy(e.cipher, o->cipher, sizeof(e.cipher));
+        util_strlcpy(e.digest, o->digest, sizeof(e.digest));
+        util_strlcpy(e.signer, o->signer, sizeof(e.signer));
+        util_strlcpy(e.csr_subject, o->csr_subject, sizeof(e.csr_subject));
+        util_strlcpy(e.sans, o->sans, sizeof(e.sans));
+        util_strlcpy(e.key_type, o->key_type, sizeof(e.key_type));
         e.key_bits = o->key_bits;
-        snprintf(e.challenge, sizeof(e.challenge), "%s", o->challenge);
+        util_strlcpy(e.challenge, o->challenge, sizeof(e.challenge));
         e.has_challenge = o->has_challenge;
         e.pki_status = o->kind == SCEP_OUT_IIS_500 ? -1 : o->status;
         e.fail_info = o->fail_info;
         e.hresult = o->hresult;
-        snprintf(e.serial, sizeof(e.serial), "%s", o->serial);
-        snprintf(e.reason, sizeof(e.reason), "%s", o->reason);
+        util_strlcpy(e.serial, o->serial, sizeof(e.serial));
+        util_strlcpy(e.reason, o->reason, sizeof(e.reason));
     }
     e.raw = raw_request(q, journal_raw_cap(s->journal), &e.raw_len);
     journal_add(s->journal, &e);
@@ -476,14 +491,10 @@ static void add_headers(struct worker *w, struct evkeyvalq *h, const struct repl
 {
     if (rep->ctype && *rep->ctype)
         evhttp_add_header(h, "Content-Type", rep->ctype);
+    worker_clock(w, time(NULL));
     if (rep->kind == RK_HTTPSYS) {
-        char date[64];
-        time_t now = time(NULL);
-        struct tm tm;
-        gmtime_r(&now, &tm);
-        strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
         evhttp_add_header(h, "Server", "Microsoft-HTTPAPI/2.0");
-        evhttp_add_header(h, "Date", date);
+        evhttp_add_header(h, "Date", w->http_date);
         evhttp_add_header(h, "Connection", "close");
         return;
     }
@@ -492,6 +503,8 @@ static void add_headers(struct worker *w, struct evkeyvalq *h, const struct repl
         if (w->srv->cfg->powered_by[0])
             evhttp_add_header(h, "X-Powered-By", w->srv->cfg->powered_by);
     }
+    /* our own Date (cached) saves libevent formatting one per reply */
+    evhttp_add_header(h, "Date", w->http_date);
     if (rep->location[0])
         evhttp_add_header(h, "Location", rep->location);
     if (rep->www_authenticate) {

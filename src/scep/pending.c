@@ -73,10 +73,12 @@ int pending_add(struct scep_pending *p, const char *tid, const char *subject,
 
     pthread_mutex_lock(&p->mu);
     e = find_locked(p, tid);
-    if (e == NULL && p->n < p->max)
+    if (e == NULL && p->n < p->max) {
         e = &p->e[p->n++];
-    else if (e)
+        memset(e, 0, sizeof(*e)); /* a removed entry's data may sit in this slot */
+    } else if (e) {
         entry_clear(e);
+    }
     if (e) {
         e->csr = malloc(csr_len);
         if (e->csr) {

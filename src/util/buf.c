@@ -78,17 +78,40 @@ int util_buf_appendf(struct util_buf *b, const char *fmt, ...)
 {
     va_list ap;
     int n;
+    size_t room;
 
-    va_start(ap, fmt);
-    n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    if (n < 0 || reserve(b, (size_t)n + 1) != 0)
+    /* one pass in the common case: format into the spare room, grow if short */
+    if (reserve(b, 256) != 0)
         return -1;
+    room = b->cap - b->len;
     va_start(ap, fmt);
-    vsnprintf((char *)b->data + b->len, (size_t)n + 1, fmt, ap);
+    n = vsnprintf((char *)b->data + b->len, room, fmt, ap);
     va_end(ap);
+    if (n < 0)
+        return -1;
+    if ((size_t)n >= room) {
+        if (reserve(b, (size_t)n + 1) != 0)
+            return -1;
+        va_start(ap, fmt);
+        vsnprintf((char *)b->data + b->len, (size_t)n + 1, fmt, ap);
+        va_end(ap);
+    }
     b->len += (size_t)n;
     return 0;
+}
+
+size_t util_strlcpy(char *dst, const char *src, size_t cap)
+{
+    size_t n = src ? strlen(src) : 0;
+
+    if (cap == 0)
+        return n;
+    if (n >= cap)
+        n = cap - 1;
+    if (n)
+        memcpy(dst, src, n);
+    dst[n] = '\0';
+    return n;
 }
 
 uint8_t *util_buf_steal(struct util_buf *b, size_t *len)

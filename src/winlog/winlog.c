@@ -147,22 +147,37 @@ static void field(struct util_buf *b, const char *s, size_t cap)
         util_buf_append(b, "-", 1);
         return;
     }
-    for (i = 0; s[i] && i < cap; i++) {
-        char c = s[i];
-        if (c == ' ')
-            c = '+';
-        else if ((unsigned char)c < 0x20 || c == 0x7f)
-            c = '?';
-        util_buf_append(b, &c, 1);
+    {
+        size_t n = strnlen(s, cap), start = b->len;
+        uint8_t *p = util_buf_grow(b, n);
+        if (p == NULL)
+            return;
+        memcpy(p, s, n);
+        for (i = 0; i < n; i++) {
+            if (p[i] == ' ')
+                p[i] = '+';
+            else if (p[i] < 0x20 || p[i] == 0x7f)
+                p[i] = '?';
+        }
+        (void)start;
     }
+}
+
+static const char *cached_stamp(struct winlog_buf *b, time_t when)
+{
+    if (when != b->stamp_sec || b->stamp[0] == '\0') {
+        stamp(b->stamp, sizeof(b->stamp), when);
+        b->stamp_sec = when;
+    }
+    return b->stamp;
 }
 
 void winlog_w3c(struct winlog_buf *b, time_t when, const struct w3c_line *l)
 {
-    char ts[32];
+    const char *ts = cached_stamp(b, when);
 
-    stamp(ts, sizeof(ts), when);
-    util_buf_appendf(&b->w3c, "%s ", ts);
+    util_buf_append(&b->w3c, ts, strlen(ts));
+    util_buf_append(&b->w3c, " ", 1);
     field(&b->w3c, l->s_ip, 64);
     util_buf_append(&b->w3c, " ", 1);
     field(&b->w3c, l->method, 16);

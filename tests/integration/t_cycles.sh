@@ -36,7 +36,7 @@ for p in d.get("pending", []):
 
 # cyc_wait_pending SECONDS SUBSTRING...: until every SUBSTRING names a pending entry
 cyc_wait_pending() {
-    local secs=$1 s ok deadline=$((SECONDS + $1))
+    local s ok deadline=$((SECONDS + $1))
     shift
     while :; do
         ok=1
@@ -111,11 +111,18 @@ t_cyc_pending_micromdm() {
 
 # certmonger daemon: two requests go CA_WORKING (PENDING); one approved, one rejected on the
 # admin API; `getcert resubmit` -> MONITORING with a verified certificate / CA_REJECTED.
+# (The body runs in a subshell so that the daemon is stopped whatever happens, without an
+# EXIT trap: run.sh's own EXIT trap in the test subshell kills the test's servers.)
 t_cyc_pending_certmonger_daemon() {
     start_server "$T/srv" --scenario pending-approval --time-scale 0.01 || fail "server: $(cat "$T/srv/server.log")"
-    local w=$T/cm st tok tno
-    SCEP_CERTMONGER_DEBUG=3 certmonger_session_start "$w" || fail "certmonger-session did not start: $(tail -5 "$w/daemon.log")"
-    trap 'certmonger_session_stop "$w"' EXIT
+    local w=$T/cm rc
+    SCEP_CERTMONGER_DEBUG=3 certmonger_session_start "$w"; rc=$?
+    [ $rc = 0 ] && { (cyc_pending_certmonger_daemon_body "$w"); rc=$?; }
+    certmonger_session_stop "$w"
+    [ $rc = 0 ] || fail "(certmonger-session stopped; rc $rc)"
+}
+cyc_pending_certmonger_daemon_body() {
+    local w=$1 st tok tno
     certmonger_getcert "$w" add-scep-ca -c ndesmock -u "$SRV_URL" || fail "add-scep-ca"
     certmonger_getcert "$w" request -c ndesmock -I cyc-ok -k "$w/ok-key.pem" -f "$w/ok-cert.pem" \
         -N CN=cyc-cm-ok -L "$SRV_CHALLENGE" -R || fail "request cyc-ok"
@@ -151,7 +158,7 @@ t_cyc_pending_certmonger_daemon() {
 
 # certmonger's scep-submit as the daemon runs it: SUBMIT (exit 1 = wait) then POLL (which
 # resends the PKCSReq, see above) for the same transaction:
-#   a) auto-approval after N polls (scenario copy with approve_after_polls = 2)
+#   a) auto-approval after N polls (scenario copy with approve_after_polls = 2), twice
 #   b) the certmonger-built GetCertInitial sent by hand (CertPoll -> PENDING), admin approve,
 #      POLL -> issued; c) admin reject -> POLL exit 2
 #   d) time-based approve_after = 30 s (x 0.01 = 0.3 s)
@@ -177,7 +184,20 @@ t_cyc_pending_certmonger_poll() {
     echo "server a: $(cyc_srv_tx "$tid")"
     [[ "$(cyc_srv_tx "$tid")" == "PKCSReq PENDING,PKCSReq PENDING,PKCSReq SUCCESS," ]] || fail "a: server saw $(cyc_srv_tx "$tid")"
 
-    # b) approved on the admin API after one poll
+    # a2) a second request gets its own count: it takes 2 polls as well (a fresh entry starts
+    # at 0; a stale count left in the table slot by request a would approve it on its 1st poll)
+    SCEP_CLIENT_CN=cyc-poll-a2 scep_certmonger_submit "$SRV_URL" "$SRV_CHALLENGE" "$T/a2"; rc=$?
+    [ $rc = 1 ] || fail "a2: SUBMIT rc $rc"
+    [ "$(cyc_pending_field /CN=cyc-poll-a2 polls)" = 0 ] || fail "a2: new pending entry shows polls=$(cyc_pending_field /CN=cyc-poll-a2 polls), want 0: $(curl -s "$SRV_ADMIN/pending")"
+    scep_certmonger_poll "$SRV_URL" "$T/a2"; rc=$?
+    [ $rc = 1 ] || fail "a2: POLL 1 rc $rc, want 1 (still pending)"
+    scep_certmonger_poll "$SRV_URL" "$T/a2"; rc=$?
+    [ $rc = 0 ] || fail "a2: POLL 2 rc $rc, want 0"
+    openssl verify -CAfile "$SRV_CA" "$T/a2/issued.pem" || fail "a2: cert does not verify"
+
+    # b) approved on the admin API (no auto-approval from here on)
+    stop_server
+    start_server "$T/srv-b" --scenario pending-approval --time-scale 0.01 || fail "server b: $(cat "$T/srv-b/server.log")"
     SCEP_CLIENT_CN=cyc-poll-b scep_certmonger_submit "$SRV_URL" "$SRV_CHALLENGE" "$T/b"; rc=$?
     [ $rc = 1 ] || fail "b: SUBMIT rc $rc"
     scep_certmonger_poll "$SRV_URL" "$T/b"; rc=$?
@@ -207,7 +227,8 @@ t_cyc_pending_certmonger_poll() {
     # d) time-based auto-approval
     stop_server
     sed 's/approve_after = 0.0;/approve_after = 30.0;/' "$CYC_SCN" >"$T/after-time.cfg"
-    start_server "$T/srv2" --scenario "$T/after-time.cfg" --time-scale 0.01 || fail "server 2: $(cat "$T/srv2/server.log")"
+    grep -q 'approve_after = 30.0;' "$T/after-time.cfg" || fail "could not edit $CYC_SCN (approve_after)"
+    start_server "$T/srv-d" --scenario "$T/after-time.cfg" --time-scale 0.01 || fail "server d: $(cat "$T/srv-d/server.log")"
     SCEP_CLIENT_CN=cyc-poll-d scep_certmonger_submit "$SRV_URL" "$SRV_CHALLENGE" "$T/d"; rc=$?
     [ $rc = 1 ] || fail "d: SUBMIT rc $rc"
     sleep 0.5
@@ -220,7 +241,7 @@ t_cyc_pending_certmonger_poll() {
 
 cyc_start_otp() {
     printf 'challenge: { policy = "otp"; };\n' >"$T/otp.cfg"
-    start_server "$T/srv" --config "$T/otp.cfg" "$@" || fail "server: $(cat "$T/srv/server.log")"
+    start_server "$T/srv" --config "$T/otp.cfg" || fail "server: $(cat "$T/srv/server.log")"
 }
 
 # cyc_otp_page NAME [curl args]: GET the mscep_admin page as the admin; NAME.h, NAME.b, NAME.txt (UTF-8)
