@@ -23,6 +23,12 @@ int util_buf_append(struct util_buf *b, const void *p, size_t n);
 uint8_t *util_buf_grow(struct util_buf *b, size_t n);
 int util_buf_appendf(struct util_buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/* Fast appends for hot paths (no printf): a C string (NULL = "-"), an
+ * unsigned decimal, a signed decimal. */
+void util_buf_puts(struct util_buf *b, const char *s);
+void util_buf_putu(struct util_buf *b, unsigned long long v);
+void util_buf_puti(struct util_buf *b, long long v);
+
 /* Copies src (NULL = "") into dst of cap bytes, truncating; always
  * NUL-terminated. Returns the length copied. (snprintf("%s") is slow.) */
 size_t util_strlcpy(char *dst, const char *src, size_t cap);

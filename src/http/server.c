@@ -246,25 +246,53 @@ static void access_log(struct rq *q, const struct reply *rep, size_t bytes)
     if (w->srv->cfg->log_json) {
         access_log_json(q, rep, bytes, ts, ms);
     } else {
-        util_buf_appendf(&w->log, "%s %s %s %s op=%s", ts, q->peer, method_str(q->cmd),
-                         q->path[0] ? q->path : "-", q->op ? q->op : "-");
-        if (rep)
-            util_buf_appendf(&w->log, " status=%d.%d bytes=%zu", rep->status, rep->substatus,
-                             bytes);
-        else
-            util_buf_appendf(&w->log, " status=- bytes=0");
-        util_buf_appendf(&w->log, " ms=%.2f scenario=%s", ms, q->sc ? q->sc->name : "-");
-        if (q->rule)
-            util_buf_appendf(&w->log, " rule=%s action=%s", q->rule->name,
-                             sc_action_str(q->rule->a.type));
+        struct util_buf *b = &w->log;
+        util_buf_puts(b, ts);
+        util_buf_puts(b, " ");
+        util_buf_puts(b, q->peer);
+        util_buf_puts(b, " ");
+        util_buf_puts(b, method_str(q->cmd));
+        util_buf_puts(b, " ");
+        util_buf_puts(b, q->path[0] ? q->path : "-");
+        util_buf_puts(b, " op=");
+        util_buf_puts(b, q->op);
+        if (rep) {
+            util_buf_puts(b, " status=");
+            util_buf_puti(b, rep->status);
+            util_buf_puts(b, ".");
+            util_buf_puti(b, rep->substatus);
+            util_buf_puts(b, " bytes=");
+            util_buf_putu(b, bytes);
+        } else {
+            util_buf_puts(b, " status=- bytes=0");
+        }
+        {
+            unsigned long long cs = (unsigned long long)(ms * 100.0 + 0.5); /* ms, 2 decimals */
+            char frac[3] = {(char)('0' + cs % 100 / 10), (char)('0' + cs % 10), 0};
+            util_buf_puts(b, " ms=");
+            util_buf_putu(b, cs / 100);
+            util_buf_puts(b, ".");
+            util_buf_puts(b, frac);
+        }
+        util_buf_puts(b, " scenario=");
+        util_buf_puts(b, q->sc ? q->sc->name : "-");
+        if (q->rule) {
+            util_buf_puts(b, " rule=");
+            util_buf_puts(b, q->rule->name);
+            util_buf_puts(b, " action=");
+            util_buf_puts(b, sc_action_str(q->rule->a.type));
+        }
         if (q->have_o)
-            util_buf_appendf(&w->log, " msg=%s tid=%s scep=%s fail=%s serial=%s reason=\"%s\"",
+            util_buf_appendf(b, " msg=%s tid=%s scep=%s fail=%s serial=%s reason=\"%s\"",
                              scep_msg_type_str(q->o.msg_type), q->o.tid[0] ? q->o.tid : "-",
                              scep_pki_status_str(q->o.status), scep_fail_info_str(q->o.fail_info),
                              q->o.serial[0] ? q->o.serial : "-", q->o.reason);
-        if (q->note)
-            util_buf_appendf(&w->log, " note=\"%s\"", q->note);
-        util_buf_append(&w->log, "\n", 1);
+        if (q->note) {
+            util_buf_puts(b, " note=\"");
+            util_buf_puts(b, q->note);
+            util_buf_puts(b, "\"");
+        }
+        util_buf_append(b, "\n", 1);
     }
     if (w->log.len >= LOG_FLUSH_BYTES)
         log_flush(w);
@@ -367,9 +395,16 @@ static uint8_t *raw_request(struct rq *q, size_t cap, size_t *len)
     size_t blen = evbuffer_get_length(in);
 
     util_buf_init(&b);
-    util_buf_appendf(&b, "%s %s HTTP/1.1\r\n", method_str(q->cmd), q->uri);
-    for (kv = h->tqh_first; kv; kv = kv->next.tqe_next)
-        util_buf_appendf(&b, "%s: %s\r\n", kv->key, kv->value);
+    util_buf_puts(&b, method_str(q->cmd));
+    util_buf_puts(&b, " ");
+    util_buf_puts(&b, q->uri);
+    util_buf_puts(&b, " HTTP/1.1\r\n");
+    for (kv = h->tqh_first; kv; kv = kv->next.tqe_next) {
+        util_buf_puts(&b, kv->key);
+        util_buf_puts(&b, ": ");
+        util_buf_puts(&b, kv->value);
+        util_buf_puts(&b, "\r\n");
+    }
     util_buf_append(&b, "\r\n", 2);
     if (blen) {
         uint8_t *p = util_buf_grow(&b, blen);

@@ -100,6 +100,35 @@ int util_buf_appendf(struct util_buf *b, const char *fmt, ...)
     return 0;
 }
 
+void util_buf_puts(struct util_buf *b, const char *s)
+{
+    if (s == NULL)
+        s = "-";
+    util_buf_append(b, s, strlen(s));
+}
+
+void util_buf_putu(struct util_buf *b, unsigned long long v)
+{
+    char tmp[24];
+    size_t n = sizeof(tmp);
+
+    do {
+        tmp[--n] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    util_buf_append(b, tmp + n, sizeof(tmp) - n);
+}
+
+void util_buf_puti(struct util_buf *b, long long v)
+{
+    if (v < 0) {
+        util_buf_append(b, "-", 1);
+        util_buf_putu(b, (unsigned long long)(-(v + 1)) + 1);
+    } else {
+        util_buf_putu(b, (unsigned long long)v);
+    }
+}
+
 size_t util_strlcpy(char *dst, const char *src, size_t cap)
 {
     size_t n = src ? strlen(src) : 0;

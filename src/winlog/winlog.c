@@ -185,7 +185,9 @@ void winlog_w3c(struct winlog_buf *b, time_t when, const struct w3c_line *l)
     field(&b->w3c, l->stem, 2048);
     util_buf_append(&b->w3c, " ", 1);
     field(&b->w3c, l->query, 4096);
-    util_buf_appendf(&b->w3c, " %d ", l->s_port);
+    util_buf_append(&b->w3c, " ", 1);
+    util_buf_puti(&b->w3c, l->s_port);
+    util_buf_append(&b->w3c, " ", 1);
     field(&b->w3c, l->username, 128);
     util_buf_append(&b->w3c, " ", 1);
     field(&b->w3c, l->c_ip, 64);
@@ -193,8 +195,15 @@ void winlog_w3c(struct winlog_buf *b, time_t when, const struct w3c_line *l)
     field(&b->w3c, l->user_agent, 512);
     util_buf_append(&b->w3c, " ", 1);
     field(&b->w3c, l->referer, 512);
-    util_buf_appendf(&b->w3c, " %d %d %lld %u\r\n", l->status, l->substatus, l->win32,
-                     l->time_taken_ms);
+    util_buf_append(&b->w3c, " ", 1);
+    util_buf_puti(&b->w3c, l->status);
+    util_buf_append(&b->w3c, " ", 1);
+    util_buf_puti(&b->w3c, l->substatus);
+    util_buf_append(&b->w3c, " ", 1);
+    util_buf_puti(&b->w3c, l->win32);
+    util_buf_append(&b->w3c, " ", 1);
+    util_buf_putu(&b->w3c, l->time_taken_ms);
+    util_buf_append(&b->w3c, "\r\n", 2);
 }
 
 void winlog_httperr(struct winlog_buf *b, time_t when, const struct httperr_line *l)
