@@ -1,14 +1,40 @@
 /* issue.c - certificate issuance from a PKCS#10 request (thread-safe). */
+/* EVP_PKEY_get1_RSA / EVP_PKEY_assign_RSA (deprecated in 3.0): see pubkey_for_cert(). */
+#define OPENSSL_SUPPRESS_DEPRECATED
 #include "ndesmock/pki.h"
 #include "ndesmock/util.h"
 
 #include <openssl/err.h>
+#include <openssl/rsa.h>
 #include <openssl/x509v3.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
 static atomic_uint_fast64_t serial_counter = 1;
+
+/* X509_set_pubkey() with a provider-side key (what CSR decoding yields) goes
+ * through an encoder and the decoder framework: a sixth of an enrollment's
+ * instructions. An RSA key handed over as a legacy key is encoded directly.
+ * Returns a new reference the caller frees. */
+static EVP_PKEY *pubkey_for_cert(EVP_PKEY *pub)
+{
+    EVP_PKEY *legacy;
+    RSA *r;
+
+    if (EVP_PKEY_get_base_id(pub) != EVP_PKEY_RSA || (r = EVP_PKEY_get1_RSA(pub)) == NULL ||
+        (legacy = EVP_PKEY_new()) == NULL) {
+        EVP_PKEY_up_ref(pub);
+        return pub;
+    }
+    if (EVP_PKEY_assign_RSA(legacy, r) != 1) {
+        RSA_free(r);
+        EVP_PKEY_free(legacy);
+        EVP_PKEY_up_ref(pub);
+        return pub;
+    }
+    return legacy;
+}
 
 static int add_copy(X509 *c, X509_EXTENSION *ex)
 {
@@ -24,7 +50,7 @@ X509 *pki_issue(struct pki *pki, const struct config *cfg, X509_REQ *req, char *
     X509_EXTENSION *ski = NULL, *aki = NULL;
     uint8_t sn[16];
     uint64_t ctr = atomic_fetch_add(&serial_counter, 1);
-    EVP_PKEY *pub = X509_REQ_get0_pubkey(req);
+    EVP_PKEY *pub = X509_REQ_get0_pubkey(req), *certkey = NULL;
     int i;
 
     if (c == NULL || pub == NULL) {
@@ -39,7 +65,7 @@ X509 *pki_issue(struct pki *pki, const struct config *cfg, X509_REQ *req, char *
         !X509_set_subject_name(c, X509_REQ_get_subject_name(req)) ||
         !X509_gmtime_adj(X509_getm_notBefore(c), -60L * cfg->tmpl.backdate_minutes) ||
         !X509_gmtime_adj(X509_getm_notAfter(c), 60L * cfg->tmpl.validity_minutes) ||
-        !X509_set_pubkey(c, pub))
+        (certkey = pubkey_for_cert(pub)) == NULL || !X509_set_pubkey(c, certkey))
         goto ossl;
 
     if (!add_copy(c, pki->ext_bc) || !add_copy(c, pki->ext_ku) || !add_copy(c, pki->ext_eku))
@@ -61,6 +87,7 @@ X509 *pki_issue(struct pki *pki, const struct config *cfg, X509_REQ *req, char *
     sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
     X509_EXTENSION_free(ski);
     X509_EXTENSION_free(aki);
+    EVP_PKEY_free(certkey);
     return c;
 ossl: {
         unsigned long e = ERR_get_error();
@@ -70,6 +97,7 @@ ossl: {
         ERR_clear_error();
     }
 fail:
+    EVP_PKEY_free(certkey);
     sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
     X509_EXTENSION_free(ski);
     X509_EXTENSION_free(aki);
