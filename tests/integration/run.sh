@@ -28,21 +28,26 @@ PASS=0 FAIL=0 FAILED=()
 fail() { echo "    $*" >&2; exit 1; }
 check() { local what=$1; shift; "$@" || fail "check failed: $what"; }
 
-run_test() {
-    local name=$1
-    # shellcheck disable=SC2053
-    [[ $name == $FILTER ]] || return 0
-    local dir=$WORK/$name
+# run_one NAME: runs a test in its own subshell and directory; writes
+# $dir/result ("PASS|FAIL seconds") and keeps its output in $dir/test.log.
+run_one() {
+    local name=$1 dir=$WORK/$1 t0=$SECONDS rc
     mkdir -p "$dir"
-    local t0=$SECONDS
     # servers a test starts are killed when its subshell ends, pass or fail
     ( trap 'for p in ${ALL_PIDS:-}; do kill -9 "$p" 2>/dev/null; done' EXIT
       cd "$dir" && T=$dir && "$name" ) >"$dir/test.log" 2>&1
-    local rc=$?
-    if [ $rc -eq 0 ]; then
-        PASS=$((PASS + 1)); printf 'PASS %-40s %3ss\n' "$name" $((SECONDS - t0))
+    rc=$?
+    echo "$([ $rc -eq 0 ] && echo PASS || echo FAIL) $((SECONDS - t0))" >"$dir/result"
+}
+
+report() {
+    local name=$1 dir=$WORK/$1 res secs
+    read -r res secs <"$dir/result"
+    printf '%s %-40s %3ss\n' "$res" "$name" "$secs"
+    if [ "$res" = PASS ]; then
+        PASS=$((PASS + 1))
     else
-        FAIL=$((FAIL + 1)); FAILED+=("$name"); printf 'FAIL %-40s %3ss\n' "$name" $((SECONDS - t0))
+        FAIL=$((FAIL + 1)); FAILED+=("$name")
         sed 's/^/    | /' "$dir/test.log" | tail -25
         [ -f "$dir/srv/server.log" ] && sed 's/^/    srv| /' "$dir/srv/server.log" | tail -8
     fi
@@ -89,7 +94,27 @@ for f in "$HERE"/t_*.sh; do
     # shellcheck disable=SC1090
     . "$f"
 done
-for t in "${TESTS[@]}"; do run_test "$t"; done
+# Tests are independent (own server on port 0, own directory): run JOBS at a
+# time (default 3), report in the order they finish.
+JOBS=${JOBS:-3}
+declare -A RUNNING=()
+selected=()
+for t in "${TESTS[@]}"; do
+    # shellcheck disable=SC2053
+    [[ $t == $FILTER ]] && selected+=("$t")
+done
+for t in "${selected[@]}"; do
+    while [ "${#RUNNING[@]}" -ge "$JOBS" ]; do
+        wait -n 2>/dev/null
+        for n in "${!RUNNING[@]}"; do
+            if [ -f "$WORK/$n/result" ]; then report "$n"; unset "RUNNING[$n]"; fi
+        done
+    done
+    run_one "$t" &
+    RUNNING[$t]=$!
+done
+wait
+for n in "${!RUNNING[@]}"; do report "$n"; done
 
 echo
 [ $FAIL -eq 0 ] || echo "failed: ${FAILED[*]}"
