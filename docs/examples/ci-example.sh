@@ -10,7 +10,8 @@ trap 'kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; rm -rf "$work"' EXIT
 "$NDESMOCK" --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 --state-dir "$work/state" \
     --ready-file "$work/ready.json" 2>"$work/ndesmock.log" &
 pid=$!
-for _ in $(seq 100); do [ -s "$work/ready.json" ] && break; sleep 0.05; done
+# the first start in a fresh state directory generates the lab PKI (a few seconds)
+for _ in $(seq 600); do [ -s "$work/ready.json" ] && break; sleep 0.05; done
 field() { python3 -c "import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])" "$work/ready.json" "$1"; }
 scep=$(field scep_url); admin=$(field admin_url); challenge=$(field challenge)
 

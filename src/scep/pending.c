@@ -161,7 +161,10 @@ void scep_pending_each(struct scep_pending *p,
     pthread_mutex_unlock(&p->mu);
 }
 
-/* ---- transactionID replay table ---- */
+/* ---- transactionID replay table ----
+ * A direct-mapped cache (slot = hash of the transactionID): O(1) per request;
+ * a colliding newer transaction evicts an older one, so replay detection is
+ * best effort over the most recent few thousand transactions. */
 
 struct tid_slot {
     char tid[129];
@@ -171,7 +174,7 @@ struct tid_slot {
 struct scep_tids {
     pthread_mutex_t mu;
     struct tid_slot *slots;
-    size_t cap, head;
+    size_t cap;
 };
 
 struct scep_tids *scep_tids_new(size_t capacity)
@@ -199,22 +202,27 @@ void scep_tids_free(struct scep_tids *t)
     free(t);
 }
 
+static size_t tid_hash(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+
+    while (*s)
+        h = (h ^ (unsigned char)*s++) * 1099511628211ULL;
+    return (size_t)h;
+}
+
 int tids_check(struct scep_tids *t, const char *tid, const unsigned char key[20])
 {
-    size_t i;
+    struct tid_slot *sl = &t->slots[tid_hash(tid) % t->cap];
     int rc = 0;
 
     pthread_mutex_lock(&t->mu);
-    for (i = 0; i < t->cap; i++) {
-        if (t->slots[i].tid[0] && strcmp(t->slots[i].tid, tid) == 0) {
-            rc = memcmp(t->slots[i].key, key, 20) == 0 ? 0 : -1;
-            goto out;
-        }
+    if (strcmp(sl->tid, tid) == 0) {
+        rc = memcmp(sl->key, key, 20) == 0 ? 0 : -1;
+    } else {
+        snprintf(sl->tid, sizeof(sl->tid), "%s", tid);
+        memcpy(sl->key, key, 20);
     }
-    snprintf(t->slots[t->head].tid, sizeof(t->slots[t->head].tid), "%s", tid);
-    memcpy(t->slots[t->head].key, key, 20);
-    t->head = (t->head + 1) % t->cap;
-out:
     pthread_mutex_unlock(&t->mu);
     return rc;
 }
