@@ -103,6 +103,7 @@ bench: all $(BUILD)/scepreq
 	$(Q)NDESMOCK_BIN=$(CURDIR)/$(BUILD)/ndesmock SCEPREQ=$(CURDIR)/$(BUILD)/scepreq bash bench/run.sh
 
 fuzz:
+	$(Q)sh .ci/install-deps fuzz
 	$(Q)bash fuzz/run.sh $(FUZZ_SECONDS)
 
 check-valgrind: all $(BUILD)/scepreq

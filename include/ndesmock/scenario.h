@@ -137,6 +137,7 @@ struct scenario {
     long max_query;                /* request filtering maxQueryString (404.15); 0 = off */
     char server_header[64];        /* "" = config (e.g. Microsoft-IIS/7.5 for 2008 R2) */
     int tls_fault;                 /* enum sc_tls_fault for the HTTPS listener */
+    int needs_peek;                /* a rule matches on messageType or signer key type */
     /* IIS rapid-fail protection */
     int rf_max_crashes;            /* 0 = off */
     double rf_interval_s;

@@ -1,6 +1,7 @@
 /* admin.c - admin API routes (JSON via jansson: user-controlled strings such
  * as CSR subjects and user agents are never escaped by hand). */
 #include "ndesmock/admin.h"
+#include "ndesmock/store.h"
 #include "ndesmock/util.h"
 
 #include <dirent.h>
@@ -405,8 +406,7 @@ static void get_cert(struct admin *a, struct evhttp_request *r, const char *seri
     }
     for (i = 0; i <= l; i++)
         up[i] = (char)((serial[i] >= 'a' && serial[i] <= 'f') ? serial[i] - 32 : serial[i]);
-    snprintf(path, sizeof(path), "%s/%s.pem", a->d.certs_dir, up);
-    f = fopen(path, "r");
+    f = store_cert_path(a->d.certs_dir, up, path, sizeof(path)) == 0 ? fopen(path, "r") : NULL;
     if (f == NULL) {
         send_error(r, 404, "no such certificate");
         return;

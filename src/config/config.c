@@ -53,7 +53,7 @@ void config_defaults(struct config *cfg)
     snprintf(cfg->admin_user, sizeof(cfg->admin_user), "NDESADMIN");
     snprintf(cfg->admin_password, sizeof(cfg->admin_password), "ndesmock");
     snprintf(cfg->admin_listen, sizeof(cfg->admin_listen), "127.0.0.1:8081");
-    cfg->journal_size = 1000;
+    cfg->journal_size = 256;
     cfg->journal_raw_bytes = 65536;
     cfg->journal_secrets = 1;
 

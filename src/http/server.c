@@ -1630,7 +1630,7 @@ static void on_request(struct evhttp_request *r, void *arg)
         sq.uri_len = q.uri_len;
         sq.header = header_lookup;
         sq.header_arg = r;
-        if (q.der && q.dlen > 0)
+        if (q.sc->needs_peek && q.der && q.dlen > 0) /* a second parse: only when a rule asks */
             sq.message_type = scep_peek_message_type(q.der, (size_t)q.dlen, &sq.signer_key_type);
         q.rule = scenario_match(s->engine, q.sc, &sq);
     }

@@ -1038,6 +1038,9 @@ static struct scenario *parse(struct ctx *c, config_t *lc, const char *name)
     if (rc || c->errs->n)
         goto fail;
     derive(sc, tmp, ntmp);
+    for (i = 0; i < sc->nrules; i++)
+        if (sc->rules[i].m.message_type || sc->rules[i].m.signer_key_type)
+            sc->needs_peek = 1;
     free(tmp);
     return sc;
 fail:

@@ -173,8 +173,9 @@ static X509 *lookup_issued(const struct scep_ctx *ctx, const struct scep_request
     n = ASN1_STRING_length(ias->serial);
     if (n > 0 && n <= 32 && X509_NAME_cmp(ias->issuer, ctx->pki->issuer_name) == 0) {
         util_hex_upper(ASN1_STRING_get0_data(ias->serial), (size_t)n, hex);
-        snprintf(path, sizeof(path), "%s/%s.pem", ctx->store->certs_dir, hex);
-        b = BIO_new_file(path, "r");
+        b = store_cert_path(ctx->store->certs_dir, hex, path, sizeof(path)) == 0
+                ? BIO_new_file(path, "r")
+                : NULL;
         if (b) {
             c = PEM_read_bio_X509(b, NULL, NULL, NULL);
             BIO_free(b);

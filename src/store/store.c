@@ -57,6 +57,27 @@ static int write_all(int fd, const char *p, size_t len)
     return 0;
 }
 
+int store_cert_path(const char *certs_dir, const char *hex, char *out, size_t outcap)
+{
+    size_t n = strlen(hex);
+
+    if (n < 2 || n > 64 || strspn(hex, "0123456789ABCDEF") != n)
+        return -1;
+    if (snprintf(out, outcap, "%s/%s/%s.pem", certs_dir, hex + n - 2, hex) >= (int)outcap)
+        return -1;
+    return 0;
+}
+
+static int shard_index(const char *hex)
+{
+    size_t n = strlen(hex);
+    int hi = hex[n - 2], lo = hex[n - 1];
+
+    hi = hi <= '9' ? hi - '0' : hi - 'A' + 10;
+    lo = lo <= '9' ? lo - '0' : lo - 'A' + 10;
+    return hi * 16 + lo;
+}
+
 int store_put(struct store *st, X509 *cert, char *err, size_t errlen)
 {
     char serial[80], path[700], tmp[720], line[1400], subj[1024], exp[32];
@@ -68,8 +89,23 @@ int store_put(struct store *st, X509 *cert, char *err, size_t errlen)
     struct tm tm;
 
     pki_serial_hex(cert, serial, sizeof(serial));
-    snprintf(path, sizeof(path), "%s/%s.pem", st->certs_dir, serial);
-    snprintf(tmp, sizeof(tmp), "%s/.%s.tmp", st->certs_dir, serial);
+    if (store_cert_path(st->certs_dir, serial, path, sizeof(path)) != 0) {
+        snprintf(err, errlen, "bad serial %s", serial);
+        return -1;
+    }
+    {
+        int sh = shard_index(serial);
+        if (!st->made[sh]) {
+            char d[600];
+            snprintf(d, sizeof(d), "%s/%s", st->certs_dir, serial + strlen(serial) - 2);
+            if (mkdir(d, 0755) != 0 && errno != EEXIST) {
+                snprintf(err, errlen, "%s: %s", d, strerror(errno));
+                return -1;
+            }
+            st->made[sh] = 1;
+        }
+    }
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
     b = BIO_new(BIO_s_mem());
     if (b == NULL || !PEM_write_bio_X509(b, cert))
         goto out;

@@ -234,7 +234,7 @@ t_issued_cert_content() {
     grep -q "DNS:device1.lab.example, IP Address:10.1.2.3" <<<"$txt" || fail "SANs not copied"
     grep -q "TLS Web Client Authentication" <<<"$txt" || fail "EKU from template"
     local serial; serial=$(openssl x509 -in "$T/issued.pem" -noout -serial | cut -d= -f2)
-    [ -f "$SHARED_STATE/certs/$serial.pem" ] || fail "not stored as $serial.pem"
+    [ -f "$SHARED_STATE/certs/${serial: -2}/$serial.pem" ] || fail "not stored as ${serial: -2}/$serial.pem"
     grep -q "	$serial	unknown	/CN=san-test" "$SHARED_STATE/index.txt" || fail "index.txt line"
 }
 

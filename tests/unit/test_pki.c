@@ -487,7 +487,7 @@ Test(store, put_writes_pem_and_index_line)
 
     pki_serial_hex(c, serial, sizeof(serial));
     cr_assert_eq(store_put(&env.store, c, err, sizeof(err)), 0, "%s", err);
-    snprintf(path, sizeof(path), "%s/certs/%s.pem", env.dir, serial);
+    snprintf(path, sizeof(path), "%s/certs/%s/%s.pem", env.dir, serial + strlen(serial) - 2, serial);
     b = BIO_new_file(path, "r");
     cr_assert_not_null(b, "%s not written", path);
     back = PEM_read_bio_X509(b, NULL, NULL, NULL);

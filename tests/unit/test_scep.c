@@ -574,7 +574,8 @@ Test(pkiop, pkcsreq_success)
     cr_assert_eq(out.msg_type, SCEP_MSG_PKCSREQ);
     cr_assert_str_eq(out.tid, TH_TID);
     cr_assert_eq(out.fail_info, SCEP_FAIL_NONE);
-    snprintf(path, sizeof(path), "%s/certs/%s.pem", env.dir, serial);
+    snprintf(path, sizeof(path), "%s/certs/%s/%s.pem", env.dir, serial + strlen(serial) - 2,
+             serial);
     cr_assert_eq(access(path, R_OK), 0, "issued cert not stored");
     X509_free(c);
     scep_outcome_clear(&out);
