@@ -3,7 +3,8 @@
 
     fill_store.py --state STATE --count 100000 --pem SOME_CERT.pem
 
-Writes STATE/certs/<random serial>.pem (a copy of SOME_CERT.pem's bytes) and one
+Writes STATE/certs/XX/<random serial>.pem (XX = the serial's last two hex
+digits, the shard store.c uses; a copy of SOME_CERT.pem's bytes) and one
 index.txt line per file, as store.c does, without enrolling. Only the size of
 the directory and of index.txt matter: the server never reads them back.
 """
@@ -24,7 +25,9 @@ def main():
     lines = []
     for i in range(a.count):
         serial = secrets.token_hex(16).upper()
-        fd = os.open(os.path.join(certs, serial + ".pem"), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        shard = os.path.join(certs, serial[-2:])
+        os.makedirs(shard, exist_ok=True)
+        fd = os.open(os.path.join(shard, serial + ".pem"), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         os.write(fd, pem)
         os.close(fd)
         lines.append("V\t271231000000Z\t\t%s\tunknown\t/CN=prefill-%d\n" % (serial, i))
