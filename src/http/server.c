@@ -60,6 +60,9 @@ struct worker {
     struct guard **by_fd;
     size_t by_fd_cap;
     struct event *sweep_ev;
+    atomic_long nconns;       /* connections this worker holds (for balancing) */
+    int accepting;            /* its listener is enabled */
+    int stopping;             /* shutting down: the listener stays off */
     time_t clock_sec;         /* the second the strings below were made for */
     char http_date[40];       /* RFC 1123, for the Date header */
     char iso_date[32];        /* for the access log */
@@ -1198,6 +1201,34 @@ static struct guard *guard_of(struct worker *w, struct evhttp_request *r)
     return w->by_fd[fd];
 }
 
+/* Keeps connections spread over the workers: the shared listening socket
+ * wakes whichever loop wins, and with a few long-lived connections one worker
+ * could end up with all the CPU-heavy enrollments. A worker holding more than
+ * one connection above the least loaded stops accepting until that evens out
+ * (the least loaded worker always accepts). */
+static void balance(struct worker *w)
+{
+    struct server *s = w->srv;
+    long mine = atomic_load(&w->nconns), least = mine;
+    int i, want;
+
+    if (w->listener == NULL || s->nworkers < 2)
+        return;
+    for (i = 0; i < s->nworkers; i++) {
+        long n = atomic_load(&s->workers[i].nconns);
+        if (n < least)
+            least = n;
+    }
+    want = mine <= least + 1;
+    if (want != w->accepting) {
+        if (want)
+            evconnlistener_enable(w->listener);
+        else
+            evconnlistener_disable(w->listener);
+        w->accepting = want;
+    }
+}
+
 static void guard_free(struct guard *g)
 {
     struct worker *w = g->w;
@@ -1214,6 +1245,7 @@ static void guard_free(struct guard *g)
         event_free(g->watch);
     bufferevent_decref(g->bev);
     atomic_fetch_sub(&w->srv->conns, 1);
+    atomic_fetch_sub(&w->nconns, 1);
     free(g);
 }
 
@@ -1359,6 +1391,8 @@ static struct bufferevent *guard_bevcb(struct event_base *base, void *arg)
     g->fd = -1;
     g->last_ns = util_now_ns();
     g->over_cap = atomic_fetch_add(&w->srv->conns, 1) + 1 > w->srv->cfg->max_connections;
+    atomic_fetch_add(&w->nconns, 1);
+    balance(w);
     g->watch = evtimer_new(base, guard_watch_cb, g);
     if (g->watch) {
         event_priority_set(g->watch, 0);
@@ -1382,6 +1416,8 @@ static void sweep_cb(evutil_socket_t fd, short what, void *arg)
 
     (void)fd;
     (void)what;
+    if (!w->stopping)
+        balance(w);
     for (; g; g = next) {
         next = g->next;
         rcb = NULL;
@@ -1709,6 +1745,7 @@ static void stop_cb(evutil_socket_t fd, short what, void *arg)
 
     (void)fd;
     (void)what;
+    w->stopping = 1;
     if (w->listener)
         evconnlistener_disable(w->listener);
     if (w->tls_listener)
@@ -1757,6 +1794,7 @@ static int worker_init(struct worker *w, char *err, size_t errlen)
     evhttp_set_gencb(w->http, on_request, w);
     evhttp_set_bevcb(w->http, guard_bevcb, w);
     w->listener = evconnlistener_new(w->base, NULL, NULL, LEV_OPT_CLOSE_ON_EXEC, 0, w->srv->fd);
+    w->accepting = 1;
     if (w->listener == NULL || evhttp_bind_listener(w->http, w->listener) == NULL)
         goto fail;
     if (w->srv->tls_fd >= 0) {
