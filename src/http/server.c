@@ -4,6 +4,7 @@
 #include "ndesmock/server.h"
 #include "ndesmock/iis.h"
 #include "ndesmock/util.h"
+#include "ntlm.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -167,6 +168,7 @@ struct reply {
     int no_log;               /* nothing in the W3C/HTTPERR logs (crash, proxy) */
     const char *server;       /* IIS Server header (scenario may override) */
     int www_authenticate;     /* 401: offer Negotiate and NTLM */
+    char ntlm_challenge[700]; /* 401 in an NTLM handshake: "NTLM <Type 2>" */
 };
 
 struct rq {
@@ -545,7 +547,9 @@ static void add_headers(struct worker *w, struct evkeyvalq *h, const struct repl
     evhttp_add_header(h, "Date", w->http_date);
     if (rep->location[0])
         evhttp_add_header(h, "Location", rep->location);
-    if (rep->www_authenticate) {
+    if (rep->ntlm_challenge[0]) {
+        evhttp_add_header(h, "WWW-Authenticate", rep->ntlm_challenge);
+    } else if (rep->www_authenticate) {
         evhttp_add_header(h, "WWW-Authenticate", "Negotiate");
         evhttp_add_header(h, "WWW-Authenticate", "NTLM");
     }
@@ -818,23 +822,46 @@ static enum route route_of(const char *path)
     return ROUTE_NONE;
 }
 
-/* mscep_admin uses Windows authentication. In the lab ndesmock accepts Basic
- * credentials matching challenge.admin_user/admin_password (the user part may
- * carry a DOMAIN\ prefix or an @domain suffix). Returns 1 (authenticated,
- * q->username set), 0 (no credentials) or -1 (refused). */
-static int admin_auth(struct rq *q)
+/* mscep_admin uses Windows authentication. In the lab ndesmock accepts the
+ * configured challenge.admin_user/admin_password as Basic credentials or
+ * through an NTLM handshake (NTLMv2; also inside "Negotiate" when the token is
+ * raw NTLMSSP). The user may carry a DOMAIN\ prefix or an @domain suffix.
+ * Returns 1 (authenticated, q->username set), 0 (no credentials), -1
+ * (refused), or 2 (NTLM Type 2 challenge to send, in ntlm_out). */
+static int admin_auth(struct rq *q, char *ntlm_out, size_t ntlm_cap)
 {
     const struct config *cfg = q->w->srv->cfg;
     const char *h = header_lookup(q->r, "Authorization");
-    char dec[512], *colon, *user;
-    const char *want = cfg->admin_user, *bs;
+    char dec[2048], *colon, *user;
+    const char *want = cfg->admin_user, *bs, *b64;
     long n;
 
     if (h == NULL)
         return 0;
+    if (strncasecmp(h, "NTLM ", 5) == 0 || strncasecmp(h, "Negotiate ", 10) == 0) {
+        uint8_t chal[8];
+        int r;
+        b64 = h + (h[0] == 'N' || h[0] == 'n' ? (h[1] == 'T' || h[1] == 't' ? 5 : 10) : 5);
+        n = util_base64_decode(b64, strlen(b64), (uint8_t *)dec, sizeof(dec));
+        if (n < 12 || memcmp(dec, "NTLMSSP", 8) != 0)
+            return -1;
+        ntlm_challenge_for(q->peer, q->peer_port, chal);
+        if (dec[8] == 1) {
+            memcpy(ntlm_out, "NTLM ", 5);
+            if (ntlm_type2((const uint8_t *)dec, (size_t)n, chal, "LAB", cfg->pki.host_name,
+                           ntlm_out + 5, ntlm_cap - 5) != 0)
+                return -1;
+            return 2;
+        }
+        r = ntlm_verify_type3((const uint8_t *)dec, (size_t)n, chal, cfg->admin_user,
+                              cfg->admin_password, q->username, sizeof(q->username));
+        if (r != 1)
+            q->username[0] = '\0';
+        return r == 1 ? 1 : -1;
+    }
     if (strncasecmp(h, "Basic ", 6) != 0)
         return -1;
-    n = util_base64_decode(h + 6, strlen(h + 6), (uint8_t *)dec, sizeof(dec) - 1);
+    n = util_base64_decode(h + 6, strlen(h + 6), (uint8_t *)dec, 511);
     if (n <= 0)
         return -1;
     dec[n] = '\0';
@@ -973,10 +1000,14 @@ static void healthy(struct rq *q, struct reply *rep)
         return;
     case ROUTE_ADMIN:
     case ROUTE_ADMIN_REDIRECT: {
-        int a = admin_auth(q);
-        if (a <= 0) {
-            reply_iis_error(rep, 401, a == 0 ? 2 : 1, a == 0 ? 5 : 1326);
+        int a = admin_auth(q, rep->ntlm_challenge, sizeof(rep->ntlm_challenge));
+        if (a != 1) {
+            /* IIS logs the anonymous probe 401.2 (5), the NTLM challenge round
+             * 401.1 (0x80090302), a refused logon 401.1 (1326) */
+            reply_iis_error(rep, 401, a == 0 ? 2 : 1, a == 0 ? 5 : a == 2 ? 2148074242LL : 1326);
             rep->www_authenticate = 1;
+            if (a != 2)
+                rep->ntlm_challenge[0] = '\0';
             return;
         }
         if (q->route == ROUTE_ADMIN_REDIRECT) {

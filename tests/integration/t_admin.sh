@@ -174,3 +174,15 @@ t_adm_docs_ci_example() {
     grep -q "^PASS" "$T/out" || fail "example did not pass"
 }
 TESTS+=(t_adm_docs_ci_example)
+
+t_adm_ntlm() {
+    start_server "$T/srv" || fail "start"
+    local page=$SRV_BASE/certsrv/mscep_admin/
+    [ "$(curl -s --ntlm -u 'LAB\NDESADMIN:ndesmock' -o "$T/p.b" -w '%{http_code}' "$page")" = 200 ] || fail "NTLM logon"
+    iconv -f UTF-16LE -t UTF-8 "$T/p.b" | grep -q "The enrollment challenge password is: <B> [0-9A-F]\{16\} </B>" || fail "password page"
+    [ "$(curl -s --ntlm -u 'LAB\NDESADMIN:wrong' -o /dev/null -w '%{http_code}' "$page")" = 401 ] || fail "wrong NTLM password"
+    [ "$(curl -s --ntlm -u 'someoneelse:ndesmock' -o /dev/null -w '%{http_code}' "$page")" = 401 ] || fail "wrong NTLM user"
+    sleep 0.4
+    cat "$SHARED_STATE"/logs/W3SVC1/u_ex*.log | grep -q 'GET /certsrv/mscep_admin/ - [0-9]* LAB\\NDESADMIN 127.0.0.1 curl/' || fail "W3C cs-username after NTLM"
+}
+TESTS+=(t_adm_ntlm)
