@@ -308,6 +308,29 @@ static const char *header_lookup(void *arg, const char *name)
     return evhttp_find_header(evhttp_request_get_input_headers(arg), name);
 }
 
+/* One HTTPERR line for this request (status 0 and siteid 0 print "-"). */
+static void httperr_line_for(struct rq *q, int status, int siteid, const char *reason,
+                             const char *queue)
+{
+    struct server *s = q->w->srv;
+    struct httperr_line h = {0};
+    char uri[PATH_CAP + 64];
+
+    snprintf(uri, sizeof(uri), "%.*s", (int)(q->uri_len > 4096 ? 4096 : q->uri_len), q->uri);
+    h.c_ip = q->peer;
+    h.c_port = q->peer_port;
+    h.s_ip = s->s_ip;
+    h.s_port = s->s_port;
+    h.version = "HTTP/1.1";
+    h.method = method_str(q->cmd);
+    h.uri = uri;
+    h.status = status;
+    h.siteid = siteid;
+    h.reason = reason;
+    h.queue = queue;
+    winlog_httperr(&q->w->wlb, q->now, &h);
+}
+
 static void windows_logs(struct rq *q, const struct reply *rep)
 {
     struct worker *w = q->w;
@@ -335,41 +358,14 @@ static void windows_logs(struct rq *q, const struct reply *rep)
         }
     }
     if (q->rule && (q->rule->a.type == SC_ACT_CRASH ||
-                    (q->rule->a.type == SC_ACT_DELAY && q->rule->a.then == SC_ACT_CRASH))) {
+                    (q->rule->a.type == SC_ACT_DELAY && q->rule->a.then == SC_ACT_CRASH)))
         /* HTTP.sys logs the request the crashed worker abandoned. */
-        struct httperr_line h = {0};
-        char uri[PATH_CAP + 64];
-        snprintf(uri, sizeof(uri), "%.*s", (int)(q->uri_len > 4096 ? 4096 : q->uri_len), q->uri);
-        h.c_ip = q->peer;
-        h.c_port = q->peer_port;
-        h.s_ip = s->s_ip;
-        h.s_port = s->s_port;
-        h.version = "HTTP/1.1";
-        h.method = method_str(q->cmd);
-        h.uri = uri;
-        h.siteid = 1;
-        h.reason = "Connection_Abandoned_By_AppPool";
-        h.queue = "SCEP";
-        winlog_httperr(&w->wlb, q->now, &h);
-    }
+        httperr_line_for(q, 0, 1, "Connection_Abandoned_By_AppPool", "SCEP");
     if (rep == NULL || rep->no_log)
         return;
     if (rep->kind == RK_HTTPSYS) {
-        struct httperr_line h = {0};
-        char uri[PATH_CAP + 64];
-        snprintf(uri, sizeof(uri), "%.*s", (int)(q->uri_len > 4096 ? 4096 : q->uri_len), q->uri);
-        h.c_ip = q->peer;
-        h.c_port = q->peer_port;
-        h.s_ip = s->s_ip;
-        h.s_port = s->s_port;
-        h.version = "HTTP/1.1";
-        h.method = method_str(q->cmd);
-        h.uri = uri;
-        h.status = rep->status;
-        h.siteid = rep->status == 503 ? 1 : 0;
-        h.reason = rep->httperr_reason;
-        h.queue = rep->status == 503 ? "SCEP" : NULL;
-        winlog_httperr(&w->wlb, q->now, &h);
+        httperr_line_for(q, rep->status, rep->status == 503 ? 1 : 0, rep->httperr_reason,
+                         rep->status == 503 ? "SCEP" : NULL);
     } else if (rep->kind == RK_IIS) {
         struct w3c_line l = {0};
         l.s_ip = s->s_ip;
