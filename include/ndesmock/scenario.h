@@ -66,6 +66,7 @@ struct sc_iis_line {        /* an extra W3C line IIS writes (e.g. the connector'
 
 struct sc_match {
     char path[128];          /* fnmatch glob, case-insensitive; "" = any */
+    size_t path_prefix;      /* length of its literal prefix (before any wildcard) */
     unsigned methods;        /* bitmask of SC_M_*; 0 = any */
     char operation[32];      /* "" = any */
     int message_type;        /* SCEP messageType; 0 = any */
@@ -138,6 +139,7 @@ struct scenario {
     char server_header[64];        /* "" = config (e.g. Microsoft-IIS/7.5 for 2008 R2) */
     int tls_fault;                 /* enum sc_tls_fault for the HTTPS listener */
     int needs_peek;                /* a rule matches on messageType or signer key type */
+    int needs_key_type;            /* ... on the signer key type (needs a real parse) */
     /* IIS rapid-fail protection */
     int rf_max_crashes;            /* 0 = off */
     double rf_interval_s;

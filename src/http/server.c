@@ -1694,7 +1694,8 @@ static void on_request(struct evhttp_request *r, void *arg)
         sq.header = header_lookup;
         sq.header_arg = r;
         if (q.sc->needs_peek && q.der && q.dlen > 0) /* a second parse: only when a rule asks */
-            sq.message_type = scep_peek_message_type(q.der, (size_t)q.dlen, &sq.signer_key_type);
+            sq.message_type = scep_peek_message_type(
+                q.der, (size_t)q.dlen, q.sc->needs_key_type ? &sq.signer_key_type : NULL);
         q.rule = scenario_match(s->engine, q.sc, &sq);
     }
     if (q.rule) {

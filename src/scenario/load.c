@@ -1038,9 +1038,14 @@ static struct scenario *parse(struct ctx *c, config_t *lc, const char *name)
     if (rc || c->errs->n)
         goto fail;
     derive(sc, tmp, ntmp);
-    for (i = 0; i < sc->nrules; i++)
-        if (sc->rules[i].m.message_type || sc->rules[i].m.signer_key_type)
+    for (i = 0; i < sc->nrules; i++) {
+        struct sc_match *m = &sc->rules[i].m;
+        if (m->message_type || m->signer_key_type)
             sc->needs_peek = 1;
+        if (m->signer_key_type)
+            sc->needs_key_type = 1;
+        m->path_prefix = strcspn(m->path, "*?[\\");
+    }
     free(tmp);
     return sc;
 fail:
