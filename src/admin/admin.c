@@ -117,7 +117,7 @@ static void put_scenario(struct admin *a, struct evhttp_request *r)
     size_t len = 0;
     char *text = body_text(r, &len), path[1100];
     json_t *j = NULL, *errs;
-    struct sc_errors e;
+    struct sc_errors e = {0};
     struct scenario *sc = NULL;
     const char *name = NULL;
     int i;
@@ -197,7 +197,7 @@ static void list_scenarios(struct admin *a, struct evhttp_request *r)
     qsort(names, (size_t)n, sizeof(names[0]), cmpstr);
     for (i = 0; i < n; i++) {
         char path[1400];
-        struct sc_errors e;
+        struct sc_errors e = {0};
         struct scenario *sc;
         snprintf(path, sizeof(path), "%s/%s", a->d.scenarios_dir, names[i]);
         sc = scenario_load_file(path, a->d.scenarios_dir, a->d.state_dir, &e);

@@ -277,7 +277,7 @@ static int apply(struct config *cfg, const struct key_spec *k, config_setting_t 
         return 0;
     }
     case K_FLOAT: {
-        double v;
+        double v = 0;
         if (type == CONFIG_TYPE_FLOAT)
             v = config_setting_get_float(s);
         else if (type == CONFIG_TYPE_INT || type == CONFIG_TYPE_INT64)

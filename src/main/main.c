@@ -145,7 +145,7 @@ static void default_scenarios_dir(char *out, size_t cap)
 static struct scenario *load_scenario(const char *arg, const char *dir, const char *state,
                                       char *path, size_t pathcap)
 {
-    struct sc_errors errs;
+    struct sc_errors errs = {0};
     struct scenario *sc;
     char msg[4096];
 
@@ -176,7 +176,7 @@ static int list_scenarios(const char *dir, const char *state)
         size_t l = strlen(ents[i]->d_name);
         if (l > 4 && strcmp(ents[i]->d_name + l - 4, ".cfg") == 0) {
             char path[PATH_MAX + 300];
-            struct sc_errors errs;
+            struct sc_errors errs = {0};
             struct scenario *sc;
             snprintf(path, sizeof(path), "%s/%s", dir, ents[i]->d_name);
             sc = scenario_load_file(path, dir, state, &errs);
