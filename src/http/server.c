@@ -168,6 +168,7 @@ struct reply {
     int no_log;               /* nothing in the W3C/HTTPERR logs (crash, proxy) */
     const char *server;       /* IIS Server header (scenario may override) */
     int www_authenticate;     /* 401: offer Negotiate and NTLM */
+    int body_static;          /* body lives as long as the process: sent by reference */
     char ntlm_challenge[700]; /* 401 in an NTLM handshake: "NTLM <Type 2>" */
 };
 
@@ -482,6 +483,7 @@ static void record(struct rq *q, const struct reply *rep, size_t bytes)
 
 static void reply_page(struct reply *rep, const struct iis_page *p, enum reply_kind kind)
 {
+    rep->body_static = 1;
     rep->kind = kind;
     rep->status = p->status;
     rep->reason = p->reason;
@@ -556,8 +558,12 @@ static void send_reply(struct rq *q, struct reply *rep)
     struct evbuffer *b = evbuffer_new();
 
     add_headers(q->w, evhttp_request_get_output_headers(q->r), rep);
-    if (b && rep->len)
-        evbuffer_add(b, rep->body, rep->len);
+    if (b && rep->len) {
+        if (rep->body_static) /* pages, GetCACert, caps: no copy */
+            evbuffer_add_reference(b, rep->body, rep->len, NULL, NULL);
+        else
+            evbuffer_add(b, rep->body, rep->len);
+    }
     evhttp_send_reply(q->r, rep->status, rep->reason, b);
     if (b)
         evbuffer_free(b);
@@ -935,6 +941,7 @@ static void caps_body(struct rq *q, struct reply *rep)
 
     if (s == NULL || !s->caps_override) {
         reply_ok(rep, cc->content_type, sc->caps_body, sc->caps_len);
+        rep->body_static = 1;
         return;
     }
     ctype = (s->caps_override & 2) ? s->caps.content_type : cc->content_type;
@@ -1045,6 +1052,7 @@ static void healthy(struct rq *q, struct reply *rep)
     } else if (strcmp(q->op, "GetCACert") == 0) {
         reply_ok(rep, "application/x-x509-ca-ra-cert", sc->pki->getcacert_der,
                  sc->pki->getcacert_len);
+        rep->body_static = 1;
     } else if (strcmp(q->op, "PKIOperation") == 0) {
         scenario_opts(q, &opts);
         pkioperation(q, rep, &opts);
