@@ -62,7 +62,8 @@ struct worker {
     size_t by_fd_cap;
     struct event *sweep_ev;
     atomic_long nconns;       /* connections this worker holds (for balancing) */
-    int accepting;            /* its listener is enabled */
+    atomic_int accepting;     /* its listener is enabled */
+    struct event *balance_ev; /* activated by other workers: re-check at once */
     int stopping;             /* shutting down: the listener stays off */
     time_t clock_sec;         /* the second the strings below were made for */
     char http_date[40];       /* RFC 1123, for the Date header */
@@ -1239,29 +1240,44 @@ static struct guard *guard_of(struct worker *w, struct evhttp_request *r)
 /* Keeps connections spread over the workers: the shared listening socket
  * wakes whichever loop wins, and with a few long-lived connections one worker
  * could end up with all the CPU-heavy enrollments. A worker holding more than
- * one connection above the least loaded stops accepting until that evens out
- * (the least loaded worker always accepts). */
+ * one connection above the least loaded stops accepting, but only while
+ * another worker with fewer connections accepts, so someone always accepts;
+ * a worker that stops wakes the others to re-check at once. */
 static void balance(struct worker *w)
 {
     struct server *s = w->srv;
     long mine = atomic_load(&w->nconns), least = mine;
-    int i, want;
+    int i, want, other_accepting = 0;
 
-    if (w->listener == NULL || s->nworkers < 2)
+    if (w->listener == NULL || s->nworkers < 2 || w->stopping)
         return;
     for (i = 0; i < s->nworkers; i++) {
-        long n = atomic_load(&s->workers[i].nconns);
+        struct worker *o = &s->workers[i];
+        long n = atomic_load(&o->nconns);
         if (n < least)
             least = n;
+        if (o != w && n < mine && atomic_load(&o->accepting))
+            other_accepting = 1;
     }
-    want = mine <= least + 1;
-    if (want != w->accepting) {
-        if (want)
+    want = mine <= least + 1 || !other_accepting;
+    if (want != atomic_load(&w->accepting)) {
+        if (want) {
             evconnlistener_enable(w->listener);
-        else
+        } else {
             evconnlistener_disable(w->listener);
-        w->accepting = want;
+            for (i = 0; i < s->nworkers; i++)
+                if (&s->workers[i] != w && s->workers[i].balance_ev)
+                    event_active(s->workers[i].balance_ev, EV_READ, 0);
+        }
+        atomic_store(&w->accepting, want);
     }
+}
+
+static void balance_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    balance(arg);
 }
 
 static void guard_free(struct guard *g)
@@ -1282,6 +1298,7 @@ static void guard_free(struct guard *g)
     atomic_fetch_sub(&w->srv->conns, 1);
     atomic_fetch_sub(&w->nconns, 1);
     free(g);
+    balance(w);
 }
 
 /* Answers on the raw socket and shuts it down; evhttp then sees EOF and frees
@@ -1451,8 +1468,7 @@ static void sweep_cb(evutil_socket_t fd, short what, void *arg)
 
     (void)fd;
     (void)what;
-    if (!w->stopping)
-        balance(w);
+    balance(w);
     for (; g; g = next) {
         next = g->next;
         rcb = NULL;
@@ -1830,7 +1846,7 @@ static int worker_init(struct worker *w, char *err, size_t errlen)
     evhttp_set_gencb(w->http, on_request, w);
     evhttp_set_bevcb(w->http, guard_bevcb, w);
     w->listener = evconnlistener_new(w->base, NULL, NULL, LEV_OPT_CLOSE_ON_EXEC, 0, w->srv->fd);
-    w->accepting = 1;
+    atomic_store(&w->accepting, 1);
     if (w->listener == NULL || evhttp_bind_listener(w->http, w->listener) == NULL)
         goto fail;
     if (w->srv->tls_fd >= 0) {
@@ -1855,7 +1871,8 @@ static int worker_init(struct worker *w, char *err, size_t errlen)
     w->stop_ev = event_new(w->base, -1, 0, stop_cb, w);
     w->drain_ev = evtimer_new(w->base, drain_cb, w);
     w->sweep_ev = event_new(w->base, -1, EV_PERSIST, sweep_cb, w);
-    if (!w->flush_ev || !w->stop_ev || !w->drain_ev || !w->sweep_ev ||
+    w->balance_ev = event_new(w->base, -1, 0, balance_cb, w);
+    if (!w->flush_ev || !w->stop_ev || !w->drain_ev || !w->sweep_ev || !w->balance_ev ||
         event_add(w->flush_ev, &flush_tv) != 0)
         goto fail;
     {
@@ -2012,6 +2029,8 @@ void server_free(struct server *s)
     if (s == NULL)
         return;
     server_stop(s);
+    for (i = 0; i < s->nworkers; i++)
+        s->workers[i].stopping = 1; /* no balancing while things are freed */
     for (i = 0; i < s->nworkers; i++) {
         struct worker *w = &s->workers[i];
         if (w->flush_ev)
@@ -2022,6 +2041,8 @@ void server_free(struct server *s)
             event_free(w->drain_ev);
         if (w->sweep_ev)
             event_free(w->sweep_ev);
+        if (w->balance_ev)
+            event_free(w->balance_ev);
         if (w->http)
             evhttp_free(w->http); /* frees the listener and connections too */
         if (w->https)
