@@ -497,8 +497,10 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     /* One malloc arena: journal entries and buffers are freed by whichever
      * worker recycles them, and per-thread arenas then grow apart (RSS creeps
-     * up for minutes before it levels off). The allocation rate is modest. */
-    mallopt(M_ARENA_MAX, 1);
+     * up for minutes before it levels off). The allocation rate is modest.
+     * GLIBC_TUNABLES (e.g. glibc.malloc.arena_max=8) takes precedence. */
+    if (getenv("GLIBC_TUNABLES") == NULL)
+        mallopt(M_ARENA_MAX, 1);
     {
         /* the soft open-file limit is often 1024: raise it to the hard limit */
         struct rlimit rl;
