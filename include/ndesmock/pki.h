@@ -45,6 +45,7 @@ struct pki {
     uint8_t serial_prefix[8];
     const EVP_MD *cert_md;  /* fetched once */
     X509_EXTENSION *ext_ku, *ext_eku, *ext_bc;
+    X509_EXTENSION *ext_aki;    /* the CA's key identifier: the same for every issued cert */
 };
 
 /* Loads the PKI from STATE/pki, creating any missing part first (keys 0600).

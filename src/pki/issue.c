@@ -47,7 +47,7 @@ X509 *pki_issue(struct pki *pki, const struct config *cfg, X509_REQ *req, char *
     X509 *c = X509_new();
     STACK_OF(X509_EXTENSION) *exts = NULL;
     X509V3_CTX ctx;
-    X509_EXTENSION *ski = NULL, *aki = NULL;
+    X509_EXTENSION *ski = NULL;
     uint8_t sn[16];
     uint64_t ctr = atomic_fetch_add(&serial_counter, 1);
     EVP_PKEY *pub = X509_REQ_get0_pubkey(req), *certkey = NULL;
@@ -79,14 +79,13 @@ X509 *pki_issue(struct pki *pki, const struct config *cfg, X509_REQ *req, char *
     }
     X509V3_set_ctx(&ctx, pki->ca_cert, c, NULL, NULL, 0);
     ski = X509V3_EXT_conf_nid(NULL, &ctx, NID_subject_key_identifier, "hash");
-    aki = X509V3_EXT_conf_nid(NULL, &ctx, NID_authority_key_identifier, "keyid:always");
-    if (ski == NULL || aki == NULL || !X509_add_ext(c, ski, -1) || !X509_add_ext(c, aki, -1))
+    /* the authority key identifier was made once (pki.c) */
+    if (ski == NULL || !X509_add_ext(c, ski, -1) || !add_copy(c, pki->ext_aki))
         goto ossl;
     if (!X509_sign(c, pki->ca_key, pki->cert_md))
         goto ossl;
     sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
     X509_EXTENSION_free(ski);
-    X509_EXTENSION_free(aki);
     EVP_PKEY_free(certkey);
     return c;
 ossl: {
@@ -100,7 +99,6 @@ fail:
     EVP_PKEY_free(certkey);
     sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
     X509_EXTENSION_free(ski);
-    X509_EXTENSION_free(aki);
     X509_free(c);
     return NULL;
 }

@@ -527,7 +527,13 @@ static int build_template(struct pki *pki, const struct config *cfg, char *err, 
             goto fail;
     }
     pki->ext_bc = template_ext(NID_basic_constraints, "critical,CA:FALSE");
-    if (pki->ext_bc == NULL)
+    {
+        X509V3_CTX ctx;
+        X509V3_set_ctx(&ctx, pki->ca_cert, NULL, NULL, NULL, 0);
+        pki->ext_aki = X509V3_EXT_conf_nid(NULL, &ctx, NID_authority_key_identifier,
+                                           "keyid:always");
+    }
+    if (pki->ext_bc == NULL || pki->ext_aki == NULL)
         goto fail;
     pki->cert_md = EVP_MD_fetch(NULL, cfg->tmpl.digest, NULL);
     if (pki->cert_md == NULL)
@@ -682,6 +688,7 @@ void pki_free(struct pki *pki)
     X509_EXTENSION_free(pki->ext_ku);
     X509_EXTENSION_free(pki->ext_eku);
     X509_EXTENSION_free(pki->ext_bc);
+    X509_EXTENSION_free(pki->ext_aki);
     EVP_MD_free((EVP_MD *)pki->cert_md);
     memset(pki, 0, sizeof(*pki));
 }

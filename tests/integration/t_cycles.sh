@@ -71,7 +71,11 @@ cyc_wait_pid() {
 }
 
 # server log lines (access log on stderr) for one transactionID, "msg scep" per line
-cyc_srv_tx() { grep -F "tid=$1 " "$SRV_LOG" | sed -n 's/.* msg=\([^ ]*\) tid=[^ ]* scep=\([^ ]*\) .*/\1 \2/p' | tr '\n' ','; }
+# What the server answered for a transaction, from its access log. Each worker thread buffers
+# its log lines (flushed every 200 ms), so lines of two workers are not in time order: wait for
+# the flush and compare as sorted lists.
+cyc_sorted() { tr ',' '\n' | grep . | sort | tr '\n' ','; }
+cyc_srv_tx() { sleep 0.4; grep -F "tid=$1 " "$SRV_LOG" | sed -n 's/.* msg=\([^ ]*\) tid=[^ ]* scep=\([^ ]*\) .*/\1 \2/p' | tr '\n' ',' | cyc_sorted; }
 
 # -------------------------------------------------------------- PENDING ---
 
@@ -105,8 +109,8 @@ t_cyc_pending_micromdm() {
     grep -q 'PKCSReq (19) request failed, failInfo: badRequest (2)' "$T/no/client.log" || fail "rejected message: $(tail -2 "$T/no/client.log")"
     # on the wire: the same PKCSReq again (no GetCertInitial) -> PENDING, then SUCCESS / FAILURE
     echo "server: ok=$(cyc_srv_tx "$tok") no=$(cyc_srv_tx "$tno")"
-    [[ "$(cyc_srv_tx "$tok")" == "PKCSReq PENDING,PKCSReq SUCCESS," ]] || fail "server saw for the approved one: $(cyc_srv_tx "$tok")"
-    [[ "$(cyc_srv_tx "$tno")" == "PKCSReq PENDING,PKCSReq FAILURE," ]] || fail "server saw for the rejected one: $(cyc_srv_tx "$tno")"
+    [[ "$(cyc_srv_tx "$tok")" == "$(printf '%s' "PKCSReq PENDING,PKCSReq SUCCESS," | cyc_sorted)" ]] || fail "server saw for the approved one: $(cyc_srv_tx "$tok")"
+    [[ "$(cyc_srv_tx "$tno")" == "$(printf '%s' "PKCSReq PENDING,PKCSReq FAILURE," | cyc_sorted)" ]] || fail "server saw for the rejected one: $(cyc_srv_tx "$tno")"
 }
 
 # certmonger daemon: two requests go CA_WORKING (PENDING); one approved, one rejected on the
@@ -152,8 +156,8 @@ cyc_pending_certmonger_daemon_body() {
         fail "cyc-no ca-error: $(certmonger_getcert "$w" list -i cyc-no | grep ca-error)"
     [ ! -s "$w/no-cert.pem" ] || fail "a certificate for the rejected request"
     echo "server: ok=$(cyc_srv_tx "$tok") no=$(cyc_srv_tx "$tno")"
-    [[ "$(cyc_srv_tx "$tok")" == "PKCSReq PENDING,PKCSReq PENDING,PKCSReq SUCCESS," ]] || fail "server saw for cyc-ok: $(cyc_srv_tx "$tok")"
-    [[ "$(cyc_srv_tx "$tno")" == "PKCSReq PENDING,PKCSReq FAILURE," ]] || fail "server saw for cyc-no: $(cyc_srv_tx "$tno")"
+    [[ "$(cyc_srv_tx "$tok")" == "$(printf '%s' "PKCSReq PENDING,PKCSReq PENDING,PKCSReq SUCCESS," | cyc_sorted)" ]] || fail "server saw for cyc-ok: $(cyc_srv_tx "$tok")"
+    [[ "$(cyc_srv_tx "$tno")" == "$(printf '%s' "PKCSReq PENDING,PKCSReq FAILURE," | cyc_sorted)" ]] || fail "server saw for cyc-no: $(cyc_srv_tx "$tno")"
 }
 
 # certmonger's scep-submit as the daemon runs it: SUBMIT (exit 1 = wait) then POLL (which
@@ -182,7 +186,7 @@ t_cyc_pending_certmonger_poll() {
     [ $i = 2 ] || fail "a: issued on poll $i, want 2 (approve_after_polls = 2)"
     openssl verify -CAfile "$SRV_CA" "$T/a/issued.pem" || fail "a: cert does not verify"
     echo "server a: $(cyc_srv_tx "$tid")"
-    [[ "$(cyc_srv_tx "$tid")" == "PKCSReq PENDING,PKCSReq PENDING,PKCSReq SUCCESS," ]] || fail "a: server saw $(cyc_srv_tx "$tid")"
+    [[ "$(cyc_srv_tx "$tid")" == "$(printf '%s' "PKCSReq PENDING,PKCSReq PENDING,PKCSReq SUCCESS," | cyc_sorted)" ]] || fail "a: server saw $(cyc_srv_tx "$tid")"
 
     # a2) a second request gets its own count: it takes 2 polls as well (a fresh entry starts
     # at 0; a stale count left in the table slot by request a would approve it on its 1st poll)
@@ -214,7 +218,7 @@ t_cyc_pending_certmonger_poll() {
     [ $rc = 0 ] || fail "b: POLL after approve rc $rc: $(tail -5 "$T/b/client.log")"
     openssl verify -CAfile "$SRV_CA" "$T/b/issued.pem" || fail "b: cert does not verify"
     echo "server b: $(cyc_srv_tx "$(cat "$T/b/txid")")"
-    [[ "$(cyc_srv_tx "$(cat "$T/b/txid")")" == "PKCSReq PENDING,PKCSReq PENDING,CertPoll PENDING,PKCSReq SUCCESS," ]] || fail "b: server saw $(cyc_srv_tx "$(cat "$T/b/txid")")"
+    [[ "$(cyc_srv_tx "$(cat "$T/b/txid")")" == "$(printf '%s' "PKCSReq PENDING,PKCSReq PENDING,CertPoll PENDING,PKCSReq SUCCESS," | cyc_sorted)" ]] || fail "b: server saw $(cyc_srv_tx "$(cat "$T/b/txid")")"
 
     # c) rejected on the admin API: the helper reports rejected (2) with the failInfo text
     SCEP_CLIENT_CN=cyc-poll-c scep_certmonger_submit "$SRV_URL" "$SRV_CHALLENGE" "$T/c"; rc=$?
