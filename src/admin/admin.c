@@ -515,7 +515,7 @@ static void on_admin(struct evhttp_request *r, void *arg)
     const char *query = q ? q + 1 : "";
     size_t plen = q ? (size_t)(q - uri) : strlen(uri);
     char raw[1024], *seg[MAX_SEGS], dec[MAX_SEGS][512], *p;
-    int nseg = 0, i;
+    int nseg = 0;
     enum evhttp_cmd_type m = evhttp_request_get_command(r);
 
     if (!authorized(a, r)) {
@@ -613,7 +613,6 @@ static void on_admin(struct evhttp_request *r, void *arg)
     } else {
         send_error(r, 404, "not found");
     }
-    (void)i;
 #undef IS
 #undef METHOD
 }

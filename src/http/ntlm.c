@@ -140,7 +140,7 @@ int ntlm_verify_type3(const uint8_t *msg, size_t len, const uint8_t challenge[8]
                       size_t user_cap)
 {
     const uint8_t *nt, *dom, *usr;
-    size_t ntl, doml, usrl, pl, kl = 0;
+    size_t ntl, doml, usrl, pl;
     uint8_t pw16[512], nthash[EVP_MAX_MD_SIZE], ident[512], v2[EVP_MAX_MD_SIZE], buf[2048],
         proof[EVP_MAX_MD_SIZE];
     unsigned int nthl = 0;
@@ -182,7 +182,6 @@ int ntlm_verify_type3(const uint8_t *msg, size_t len, const uint8_t challenge[8]
                   sizeof(proof), &pfl) == NULL || pfl < 16)
         goto out;
     ok = CRYPTO_memcmp(proof, nt, 16) == 0;
-    (void)kl;
 out:
     EVP_MD_free(md4);
     return ok;

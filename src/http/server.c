@@ -1303,7 +1303,7 @@ static void guard_free(struct guard *g)
 
 /* Answers on the raw socket and shuts it down; evhttp then sees EOF and frees
  * the connection (the guard is reclaimed by the sweep). */
-static void guard_answer(struct guard *g, const struct reply *rep, const char *why, int sub)
+static void guard_answer(struct guard *g, const struct reply *rep, const char *why)
 {
     struct worker *w = g->w;
     struct util_buf out;
@@ -1336,7 +1336,6 @@ static void guard_answer(struct guard *g, const struct reply *rep, const char *w
             q.peer_port = atoi(port);
         }
     }
-    (void)sub;
     if (w->srv->cfg->access_log)
         util_buf_appendf(&w->log, "- %s - - status=%d.%d bytes=%zu note=\"%s\"\n", q.peer,
                          rep->status, rep->substatus, rep->len, why);
@@ -1381,7 +1380,7 @@ static void guard_first_bytes(struct guard *g)
     memset(&rep, 0, sizeof(rep));
     if (g->over_cap) {
         reply_httpsys(&rep, 503, "ConnLimit");
-        guard_answer(g, &rep, "connection limit reached", 0);
+        guard_answer(g, &rep, "connection limit reached");
         return;
     }
     n = recv(g->fd, buf, sizeof(buf) - 1, MSG_PEEK | MSG_DONTWAIT);
@@ -1398,14 +1397,14 @@ static void guard_first_bytes(struct guard *g)
         /* a TLS ClientHello on the plain port, or any other non-HTTP bytes */
         reply_page(&rep, iis_httpsys_page(4000), RK_HTTPSYS);
         rep.httperr_reason = "BadRequest";
-        guard_answer(g, &rep, "bytes that are not HTTP", 0);
+        guard_answer(g, &rep, "bytes that are not HTTP");
         return;
     }
     end = memmem(buf, (size_t)n, "\r\n\r\n", 4);
     if (end && declared_length(buf, (size_t)(end - buf) + 2) > cfg->max_body_bytes) {
         /* IIS request filtering maxAllowedContentLength: 404.13, body left unread */
         reply_iis_error(&rep, 404, 13, 0);
-        guard_answer(g, &rep, "declared body over the cap (404.13)", 13);
+        guard_answer(g, &rep, "declared body over the cap (404.13)");
     }
 }
 

@@ -670,7 +670,6 @@ static int parse_match(struct ctx *c, struct sc_rule *r, config_setting_t *g)
     for (i = 0; i < n; i++) {
         config_setting_t *s = config_setting_get_elem(g, (unsigned)i);
         const char *k = config_setting_name(s);
-        long v;
 
         if (strcmp(k, "path") == 0)
             rc |= get_str(c, s, m->path, sizeof(m->path));
@@ -718,7 +717,6 @@ static int parse_match(struct ctx *c, struct sc_rule *r, config_setting_t *g)
             add_err(c->errs, line_of(s), "unknown setting 'match.%s'", k);
             rc = -1;
         }
-        (void)v;
     }
     if (m->header_contains[0] && !m->header[0]) {
         add_err(c->errs, line_of(g), "'match.header_contains' needs 'match.header'");

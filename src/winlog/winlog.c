@@ -148,7 +148,7 @@ static void field(struct util_buf *b, const char *s, size_t cap)
         return;
     }
     {
-        size_t n = strnlen(s, cap), start = b->len;
+        size_t n = strnlen(s, cap);
         uint8_t *p = util_buf_grow(b, n);
         if (p == NULL)
             return;
@@ -159,7 +159,6 @@ static void field(struct util_buf *b, const char *s, size_t cap)
             else if (p[i] < 0x20 || p[i] == 0x7f)
                 p[i] = '?';
         }
-        (void)start;
     }
 }
 
