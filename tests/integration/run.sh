@@ -28,13 +28,29 @@ PASS=0 FAIL=0 FAILED=()
 fail() { echo "    $*" >&2; exit 1; }
 check() { local what=$1; shift; "$@" || fail "check failed: $what"; }
 
+# Ends the servers a test started (in its subshell, at exit).
+reap_servers() {
+    local rc=$? p prc
+    for p in ${ALL_PIDS:-}; do
+        if [ -n "${NDESMOCK_WRAP:-}" ] && kill -TERM "$p" 2>/dev/null; then
+            wait "$p"; prc=$?
+            if [ "$prc" = 99 ]; then echo "    server $p: ${NDESMOCK_WRAP%% *} reported errors"; rc=1; fi
+        else
+            kill -9 "$p" 2>/dev/null
+        fi
+    done
+    exit "$rc"
+}
+
 # run_one NAME: runs a test in its own subshell and directory; writes
 # $dir/result ("PASS|FAIL seconds") and keeps its output in $dir/test.log.
 run_one() {
     local name=$1 dir=$WORK/$1 t0=$SECONDS rc
     mkdir -p "$dir"
     # servers a test starts are killed when its subshell ends, pass or fail
-    ( trap 'for p in ${ALL_PIDS:-}; do kill -9 "$p" 2>/dev/null; done' EXIT
+    # (under NDESMOCK_WRAP, e.g. valgrind, they get SIGTERM and their exit status counts:
+    # valgrind's --error-exitcode makes a leak or memory error fail the test)
+    ( trap 'reap_servers' EXIT
       cd "$dir" && T=$dir && "$name" ) >"$dir/test.log" 2>&1
     rc=$?
     echo "$([ $rc -eq 0 ] && echo PASS || echo FAIL) $((SECONDS - t0))" >"$dir/result"
