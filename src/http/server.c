@@ -1201,6 +1201,7 @@ struct guard {
     struct bufferevent *bev;  /* one reference held */
     struct event *watch;
     uint64_t last_ns;         /* accepted, or last request started/finished */
+    int busy;                 /* a request is being answered: the deadline does not apply */
     int fd;
     int over_cap;
     struct guard *next, *prev;
@@ -1480,7 +1481,7 @@ static void sweep_cb(evutil_socket_t fd, short what, void *arg)
             g->fd = bufferevent_getfd(g->bev);
             guard_map(w, g);
         }
-        if (g->fd >= 0 && now - g->last_ns > deadline) {
+        if (g->fd >= 0 && !g->busy && now - g->last_ns > deadline) {
             /* IIS connectionTimeout: a request not completed (or an idle
              * connection) past the deadline is closed, however slowly it
              * trickles in */
@@ -1597,8 +1598,10 @@ static void on_complete(struct evhttp_request *r, void *arg)
     struct worker *w = arg;
     struct guard *g = guard_of(w, r);
 
-    if (g)
+    if (g) {
         g->last_ns = util_now_ns(); /* the idle time starts after the reply */
+        g->busy = 0;
+    }
     w->inflight--;
 }
 
@@ -1655,9 +1658,13 @@ static void on_request(struct evhttp_request *r, void *arg)
     w->inflight++;
     evhttp_request_set_on_complete_cb(r, on_complete, w);
     {
+        /* the request is complete: the deadline covered receiving it; its
+         * answer (however long an enrollment takes) is evhttp's to write */
         struct guard *g = guard_of(w, r);
-        if (g)
+        if (g) {
             g->last_ns = q.t0;
+            g->busy = 1;
+        }
     }
     q.sc = scenario_engine_acquire(s->engine);
 
@@ -1838,9 +1845,10 @@ static int worker_init(struct worker *w, char *err, size_t errlen)
     evhttp_set_allowed_methods(w->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
                                             EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
                                             EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
-    to = seconds_tv(cfg->request_timeout_s * scale);
-    if (to.tv_sec == 0 && to.tv_usec < 1000)
-        to.tv_usec = 1000;
+    /* evhttp's own read timeout also runs while a request is being answered
+     * and then drops the answer: the deadline for receiving a request is the
+     * guard's (scaled); evhttp gets a floor of 60 s for stalled reads/writes */
+    to = seconds_tv(cfg->request_timeout_s * scale > 60.0 ? cfg->request_timeout_s * scale : 60.0);
     evhttp_set_timeout_tv(w->http, &to);
     evhttp_set_gencb(w->http, on_request, w);
     evhttp_set_bevcb(w->http, guard_bevcb, w);

@@ -187,3 +187,15 @@ assert lines and lines[-1]["pki_status"] == "SUCCESS" and lines[-1]["message_typ
     "$NDESMOCK_BIN" --user no-such-user-xyz --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 --state-dir "$T/st" 2>"$T/e"; [ $? = 1 ] || fail "unknown user must fail"
 }
 TESTS+=(t_rob_user_and_json_logs)
+
+t_rob_slow_answer_not_cut() {
+    # the deadline bounds receiving a request, not answering it: with a 5 ms deadline an
+    # enrollment (several ms of RSA) must still get its answer
+    printf 'server: { request_timeout = 0.005; };\n' >"$T/c.cfg"
+    start_server "$T/srv" --config "$T/c.cfg" || fail "start"
+    local i
+    for i in 1 2 3 4 5; do
+        make_req --challenge "$SRV_CHALLENGE" --cn "slow-$i"; send_req post; expect_success >/dev/null
+    done
+}
+TESTS+=(t_rob_slow_answer_not_cut)
