@@ -424,20 +424,7 @@ scep_certmonger_submit() {
     echo "$rc" >"$w/client.rc"
     [[ $rc -eq 0 ]] || return "$rc"
     # stdout is the pkcsPKIEnvelope as PEM "PKCS7": decrypt it as the daemon would.
-    _scep_ossl cms -decrypt -inform PEM -in "$w/submit.out" -recip "$w/signer.pem" \
-        -inkey "$w/key.pem" -binary -out "$w/degenerate.der" 2>>"$w/client.log" || return 96
-    openssl pkcs7 -inform DER -in "$w/degenerate.der" -print_certs -out "$w/degenerate.pem" 2>>"$w/client.log" || return 97
-    # The issued certificate is the one for our key.
-    local k
-    k=$(openssl pkey -in "$w/key.pem" -pubout 2>/dev/null)
-    n=$(_scep_split_pem "$w/degenerate.pem" "$w/_iss")
-    for ((i = 1; i <= n; i++)); do
-        if [[ "$(openssl x509 -in "$w/_iss-$i.pem" -noout -pubkey)" == "$k" ]]; then
-            openssl x509 -in "$w/_iss-$i.pem" -out "$w/issued.pem"
-            return 0
-        fi
-    done
-    return 98
+    _scep_certmonger_take_issued "$w" "$w/submit.out"
 }
 
 # ---------------------------------------------------- certmonger daemon -----
