@@ -76,7 +76,18 @@ struct scep_request {
     int digest_nid;               /* SignerInfo digestAlgorithm */
     int sig_alg_nid;              /* SignerInfo signatureAlgorithm */
     int cipher_nid;               /* content-encryption algorithm */
-    X509 *signer;                 /* requester's signing certificate */
+    /* The requester's signing certificate. The DER fast path (fast.c) leaves
+     * signer NULL and keeps the certificate's bytes instead; the OpenSSL path
+     * sets signer. Both paths set signer_key, signer_ias and signer_keyhash.
+     * Use scep_request_signer() for an X509 either way. All owned. */
+    X509 *signer;
+    uint8_t *signer_cert;         /* DER copy (fast path) */
+    size_t signer_cert_len;
+    EVP_PKEY *signer_key;         /* its public key */
+    uint8_t *signer_ias;          /* DER IssuerAndSerialNumber, for the reply's RecipientInfo */
+    size_t signer_ias_len;
+    uint8_t signer_keyhash[20];   /* SHA-1 of the subjectPublicKey bits (replay check) */
+    int fast;                     /* 1 when the DER fast path decoded the SignedData */
     X509_REQ *csr;                /* PKCSReq / RenewalReq */
     char challenge[256];          /* challengePassword as sent */
     int has_challenge;
@@ -84,12 +95,16 @@ struct scep_request {
     size_t inner_len;
 };
 void scep_request_clear(struct scep_request *req);
+/* The signer certificate as an X509, parsed on first use when the fast path
+ * decoded the message (cached in req). NULL if it cannot be parsed. */
+X509 *scep_request_signer(struct scep_request *req);
 
 /* Process-wide SCEP setup: registers OIDs, fetches digests and ciphers once.
  * Call once from main before any thread starts. Returns 0 or -1. */
 struct scep_algs {
     const EVP_MD *md_reply;      /* CertRep digest (config reply.digest) */
-    const EVP_MD *sha1, *sha256, *sha512; /* for scenario overrides */
+    const EVP_MD *sha1, *sha256, *sha512; /* for scenario overrides and decoding */
+    const EVP_MD *sha224, *sha384;        /* decoding */
     const EVP_CIPHER *des3, *aes128, *aes192, *aes256;
 };
 

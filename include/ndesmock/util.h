@@ -68,6 +68,31 @@ void der_oid(struct util_buf *b, const uint8_t *oid_der, size_t len);
 void der_int_small(struct util_buf *b, unsigned v);
 void der_null(struct util_buf *b);
 
+/* Minimal DER reader over a span of bytes: one-byte tags, definite lengths of
+ * at most 4 bytes, minimal length encoding. Anything else (BER indefinite
+ * lengths, high tag numbers) is refused: callers that meet it fall back to
+ * OpenSSL's BER parser. Spans and TLVs point into the caller's bytes. */
+struct der_span {
+    const uint8_t *p;
+    size_t len;
+};
+struct der_tlv {
+    uint8_t tag;
+    const uint8_t *tlv;   /* the whole TLV */
+    size_t tlv_len;
+    const uint8_t *val;   /* its contents */
+    size_t len;
+};
+/* Reads the next TLV of s and advances s past it. Returns 0, or -1 when s is
+ * empty or the TLV is not DER-shaped or runs past the end of s. */
+int der_read(struct der_span *s, struct der_tlv *t);
+/* der_read() that also requires the tag. */
+int der_read_tag(struct der_span *s, uint8_t tag, struct der_tlv *t);
+/* The contents of t, to walk a constructed value. */
+struct der_span der_inner(const struct der_tlv *t);
+/* 1 if t's contents are exactly content[0..len). */
+int der_is(const struct der_tlv *t, const uint8_t *content, size_t len);
+
 /* Monotonic clock in nanoseconds. */
 uint64_t util_now_ns(void);
 

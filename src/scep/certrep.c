@@ -2,6 +2,7 @@
  * signed attributes, no signingTime, digest with NULL parameters, signature
  * algorithm rsaEncryption, content one zero byte unless SUCCESS. */
 #include "ndesmock/scep.h"
+#include "fast.h"
 #include "oids.h"
 
 #include <openssl/err.h>
@@ -79,13 +80,9 @@ static int envelope(const struct scep_ctx *ctx, const struct scep_request *req, 
                     int force_des3, struct util_buf *out)
 {
     X509 *certs[3];
-    int n = 0, rc = -1, l;
+    int n = 0, rc;
     uint8_t *co = NULL;
     size_t colen;
-    BIO *in = NULL;
-    STACK_OF(X509) *rcpt = NULL;
-    PKCS7 *p7 = NULL;
-    unsigned char *p;
 
     certs[n++] = issued;
     if (ctx->cfg->reply.include_ca_in_reply) {
@@ -94,24 +91,9 @@ static int envelope(const struct scep_ctx *ctx, const struct scep_request *req, 
             certs[n++] = ctx->pki->root_cert;
     }
     if (pki_certs_only_der(certs, n, &co, &colen) != 0)
-        goto out;
-    in = BIO_new_mem_buf(co, (int)colen);
-    rcpt = sk_X509_new_null();
-    if (in == NULL || rcpt == NULL || !sk_X509_push(rcpt, req->signer))
-        goto out;
-    p7 = PKCS7_encrypt(rcpt, in, reply_cipher(ctx, req->cipher_nid, force_des3), PKCS7_BINARY);
-    if (p7 == NULL)
-        goto out;
-    l = i2d_PKCS7(p7, NULL);
-    if (l <= 0 || (p = util_buf_grow(out, (size_t)l)) == NULL)
-        goto out;
-    i2d_PKCS7(p7, &p);
-    rc = 0;
-out:
-    ERR_clear_error();
-    PKCS7_free(p7);
-    sk_X509_free(rcpt);
-    BIO_free(in);
+        return -1;
+    rc = scep_envelope_to_signer(req, reply_cipher(ctx, req->cipher_nid, force_des3), co, colen,
+                                 out);
     free(co);
     return rc;
 }

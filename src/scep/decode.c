@@ -1,5 +1,6 @@
 /* decode.c - pkiMessage decoding: SignedData -> EnvelopedData -> content. */
 #include "ndesmock/scep.h"
+#include "fast.h"
 
 #include <openssl/err.h>
 #include <openssl/objects.h>
@@ -29,6 +30,9 @@ void scep_request_clear(struct scep_request *req)
     if (req == NULL)
         return;
     X509_free(req->signer);
+    OPENSSL_free(req->signer_cert);
+    EVP_PKEY_free(req->signer_key);
+    OPENSSL_free(req->signer_ias);
     X509_REQ_free(req->csr);
     OPENSSL_free(req->inner);
     memset(req, 0, sizeof(*req));
@@ -112,11 +116,51 @@ static int match_recipient(PKCS7 *env, X509 *cert)
 
 #define WHY(...) snprintf(why, whylen, __VA_ARGS__)
 
-enum scep_decode scep_request_decode(const struct scep_ctx *ctx, const uint8_t *der, size_t len,
-                                     struct scep_request *req, char *why, size_t whylen)
+X509 *scep_request_signer(struct scep_request *req)
+{
+    const unsigned char *p = req->signer_cert;
+
+    if (req->signer == NULL && req->signer_cert != NULL) {
+        req->signer = d2i_X509(NULL, &p, (long)req->signer_cert_len);
+        ERR_clear_error();
+    }
+    return req->signer;
+}
+
+/* The signer fields both paths provide, from the signer's X509. */
+static int signer_fields(struct scep_request *req)
+{
+    PKCS7_ISSUER_AND_SERIAL *ias = PKCS7_ISSUER_AND_SERIAL_new();
+    unsigned char *der = NULL;
+    unsigned int hl = sizeof(req->signer_keyhash);
+    int l = -1;
+
+    if (ias != NULL && X509_NAME_set(&ias->issuer, X509_get_issuer_name(req->signer)) == 1) {
+        ASN1_INTEGER_free(ias->serial);
+        ias->serial = ASN1_INTEGER_dup(X509_get0_serialNumber(req->signer));
+        if (ias->serial != NULL)
+            l = i2d_PKCS7_ISSUER_AND_SERIAL(ias, &der);
+    }
+    PKCS7_ISSUER_AND_SERIAL_free(ias);
+    if (l <= 0 || (req->signer_key = X509_get_pubkey(req->signer)) == NULL ||
+        X509_pubkey_digest(req->signer, EVP_sha1(), req->signer_keyhash, &hl) != 1) {
+        OPENSSL_free(der);
+        return -1;
+    }
+    req->signer_ias = der;
+    req->signer_ias_len = (size_t)l;
+    return 0;
+}
+
+/* The SignedData layer through OpenSSL's BER parser: every shape the fast
+ * path leaves, and the reasons for every failure. On OK, *p7 holds the
+ * message and *content points into it. */
+static enum scep_decode signed_layer(const uint8_t *der, size_t len, struct scep_request *req,
+                                     PKCS7 **p7out, const uint8_t **cdata, size_t *clen,
+                                     char *why, size_t whylen)
 {
     const unsigned char *p = der;
-    PKCS7 *p7 = NULL, *env = NULL;
+    PKCS7 *p7;
     PKCS7_SIGNER_INFO *si;
     STACK_OF(PKCS7_SIGNER_INFO) *sis;
     const ASN1_STRING *s;
@@ -125,13 +169,8 @@ enum scep_decode scep_request_decode(const struct scep_ctx *ctx, const uint8_t *
     enum scep_decode rc = SCEP_DECODE_MALFORMED;
     int type = 0;
     char num[8];
-    BUF_MEM *bm;
 
-    memset(req, 0, sizeof(*req));
-    req->msg_type = SCEP_MSG_NONE;
-    if (len > 0x7fffffff)
-        len = 0x7fffffff;
-    p7 = d2i_PKCS7(NULL, &p, (long)len);
+    *p7out = p7 = d2i_PKCS7(NULL, &p, (long)len);
     if (p7 == NULL || !PKCS7_type_is_signed(p7)) {
         WHY("not a CMS SignedData");
         goto out;
@@ -184,6 +223,11 @@ enum scep_decode scep_request_decode(const struct scep_ctx *ctx, const uint8_t *
         goto out;
     }
     X509_up_ref(req->signer);
+    if (signer_fields(req) != 0) {
+        rc = SCEP_DECODE_BAD_SIGNATURE;
+        WHY("unusable signer certificate");
+        goto out;
+    }
     if (!digest_allowed(req->digest_nid)) {
         rc = SCEP_DECODE_BAD_ALG;
         WHY("digest %s not supported", OBJ_nid2sn(req->digest_nid));
@@ -207,11 +251,39 @@ enum scep_decode scep_request_decode(const struct scep_ctx *ctx, const uint8_t *
         WHY("signature check failed: %s", e ? ERR_reason_error_string(e) : "?");
         goto out;
     }
+    *cdata = content->data;
+    *clen = (size_t)content->length;
+    rc = SCEP_DECODE_OK;
+out:
     BIO_free(out);
-    out = NULL;
+    return rc;
+}
 
-    p = content->data;
-    env = d2i_PKCS7(NULL, &p, content->length);
+enum scep_decode scep_request_decode(const struct scep_ctx *ctx, const uint8_t *der, size_t len,
+                                     struct scep_request *req, char *why, size_t whylen)
+{
+    const unsigned char *p;
+    PKCS7 *p7 = NULL, *env = NULL;
+    BIO *out = NULL;
+    enum scep_decode rc;
+    const uint8_t *cdata = NULL;
+    size_t clen = 0;
+    BUF_MEM *bm;
+
+    memset(req, 0, sizeof(*req));
+    req->msg_type = SCEP_MSG_NONE;
+    if (len > 0x7fffffff)
+        len = 0x7fffffff;
+    if (scep_fast_signed(ctx, der, len, req, &cdata, &clen)) {
+        printable_copy(req->tid, req->tid_len, req->tid_print, sizeof(req->tid_print));
+    } else {
+        rc = signed_layer(der, len, req, &p7, &cdata, &clen, why, whylen);
+        if (rc != SCEP_DECODE_OK)
+            goto out;
+    }
+
+    p = cdata;
+    env = d2i_PKCS7(NULL, &p, (long)clen);
     /* The [0] content of a ContentInfo is OPTIONAL in OpenSSL's template: an
      * envelopedData OID alone decodes with d.enveloped == NULL. */
     if (env == NULL || !PKCS7_type_is_enveloped(env) || env->d.enveloped == NULL) {
@@ -230,10 +302,10 @@ enum scep_decode scep_request_decode(const struct scep_ctx *ctx, const uint8_t *
         WHY("no RecipientInfo for the RA encryption certificate (0x80090005 Bad Data)");
         goto out;
     }
+    rc = SCEP_DECODE_UNDECRYPTABLE;
     out = BIO_new(BIO_s_mem());
     if (out == NULL ||
         PKCS7_decrypt(env, ctx->pki->ra_enc_key, ctx->pki->ra_enc_cert, out, PKCS7_BINARY) != 1) {
-        rc = SCEP_DECODE_UNDECRYPTABLE;
         WHY("cannot decrypt the client's PKCS7 message (0x80090005 Bad Data)");
         goto out;
     }
@@ -245,23 +317,31 @@ enum scep_decode scep_request_decode(const struct scep_ctx *ctx, const uint8_t *
     }
     req->inner = OPENSSL_memdup(bm->data, bm->length);
     req->inner_len = bm->length;
-    if (req->inner == NULL)
+    if (req->inner == NULL) {
+        rc = SCEP_DECODE_MALFORMED;
+        WHY("out of memory");
         goto out;
+    }
 
     if (req->msg_type == SCEP_MSG_PKCSREQ || req->msg_type == SCEP_MSG_RENEWALREQ) {
         EVP_PKEY *pk;
-        p = req->inner;
-        req->csr = d2i_X509_REQ(NULL, &p, (long)req->inner_len);
+        /* RSA requests in DER: checked without the decoder framework; the
+         * rest, and every failure, through OpenSSL's parser. */
+        req->csr = scep_fast_csr(ctx, req->inner, req->inner_len);
         if (req->csr == NULL) {
-            rc = SCEP_DECODE_BAD_CONTENT;
-            WHY("messageData is not a PKCS#10 request");
-            goto out;
-        }
-        pk = X509_REQ_get0_pubkey(req->csr);
-        if (pk == NULL || X509_REQ_verify(req->csr, pk) != 1) {
-            rc = SCEP_DECODE_BAD_SIGNATURE;
-            WHY("PKCS#10 self-signature does not verify");
-            goto out;
+            p = req->inner;
+            req->csr = d2i_X509_REQ(NULL, &p, (long)req->inner_len);
+            if (req->csr == NULL) {
+                rc = SCEP_DECODE_BAD_CONTENT;
+                WHY("messageData is not a PKCS#10 request");
+                goto out;
+            }
+            pk = X509_REQ_get0_pubkey(req->csr);
+            if (pk == NULL || X509_REQ_verify(req->csr, pk) != 1) {
+                rc = SCEP_DECODE_BAD_SIGNATURE;
+                WHY("PKCS#10 self-signature does not verify");
+                goto out;
+            }
         }
         get_challenge(req);
     }

@@ -1,5 +1,6 @@
 /* service.c - the PKIOperation service: decode, policy, issue, store, reply. */
 #include "ndesmock/scep.h"
+#include "fast.h"
 #include "ndesmock/challenge.h"
 #include "pending.h"
 
@@ -84,11 +85,14 @@ int scep_ctx_init(struct scep_ctx *ctx, const struct config *cfg, struct pki *pk
     ctx->algs.sha1 = EVP_MD_fetch(NULL, "SHA1", NULL);
     ctx->algs.sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
     ctx->algs.sha512 = EVP_MD_fetch(NULL, "SHA512", NULL);
+    ctx->algs.sha224 = EVP_MD_fetch(NULL, "SHA224", NULL);
+    ctx->algs.sha384 = EVP_MD_fetch(NULL, "SHA384", NULL);
     ctx->algs.des3 = EVP_CIPHER_fetch(NULL, "DES-EDE3-CBC", NULL);
     ctx->algs.aes128 = EVP_CIPHER_fetch(NULL, "AES-128-CBC", NULL);
     ctx->algs.aes192 = EVP_CIPHER_fetch(NULL, "AES-192-CBC", NULL);
     ctx->algs.aes256 = EVP_CIPHER_fetch(NULL, "AES-256-CBC", NULL);
     if (!ctx->algs.md_reply || !ctx->algs.sha1 || !ctx->algs.sha256 || !ctx->algs.sha512 ||
+        !ctx->algs.sha224 || !ctx->algs.sha384 ||
         !ctx->algs.des3 || !ctx->algs.aes128 || !ctx->algs.aes192 ||
         !ctx->algs.aes256) {
         snprintf(err, errlen, "cannot fetch the SCEP digests and ciphers from OpenSSL");
@@ -114,6 +118,8 @@ void scep_ctx_free(struct scep_ctx *ctx)
     EVP_MD_free((EVP_MD *)ctx->algs.sha1);
     EVP_MD_free((EVP_MD *)ctx->algs.sha256);
     EVP_MD_free((EVP_MD *)ctx->algs.sha512);
+    EVP_MD_free((EVP_MD *)ctx->algs.sha224);
+    EVP_MD_free((EVP_MD *)ctx->algs.sha384);
     EVP_CIPHER_free((EVP_CIPHER *)ctx->algs.des3);
     EVP_CIPHER_free((EVP_CIPHER *)ctx->algs.aes128);
     EVP_CIPHER_free((EVP_CIPHER *)ctx->algs.aes192);
@@ -149,13 +155,19 @@ static int challenge_ok(const struct scep_ctx *ctx, const struct scep_request *r
 
 /* A request signed by a certificate this CA issued (renewal, or re-enrollment
  * signed with the existing certificate) needs no challenge. */
-static int signed_by_issued_cert(const struct scep_ctx *ctx, const struct scep_request *req)
+static int signed_by_issued_cert(const struct scep_ctx *ctx, struct scep_request *req)
 {
     EVP_PKEY *ca = X509_get0_pubkey(ctx->pki->ca_cert);
+    X509 *signer;
 
-    if (X509_check_issued(ctx->pki->ca_cert, req->signer) != X509_V_OK)
+    /* Most signers are self-signed: rule them out on the issuer's bytes before
+     * parsing the certificate (the fast path keeps only its DER). */
+    if (req->signer == NULL && !scep_fast_issuer_is(req, ctx->pki->issuer_name))
         return 0;
-    return ca && X509_verify(req->signer, ca) == 1;
+    signer = scep_request_signer(req);
+    if (signer == NULL || X509_check_issued(ctx->pki->ca_cert, signer) != X509_V_OK)
+        return 0;
+    return ca && X509_verify(signer, ca) == 1;
 }
 
 /* GetCert: messageData is IssuerAndSerialNumber; look the serial up in the store. */
@@ -278,8 +290,14 @@ static void details(const struct scep_request *req, struct scep_outcome *out)
         snprintf(out->cipher, sizeof(out->cipher), "%s", OBJ_nid2sn(req->cipher_nid));
     if (req->digest_nid)
         snprintf(out->digest, sizeof(out->digest), "%s", OBJ_nid2sn(req->digest_nid));
-    if (req->signer)
+    if (req->signer) {
         X509_NAME_oneline(X509_get_subject_name(req->signer), out->signer, sizeof(out->signer));
+    } else if (req->signer_cert) {
+        X509_NAME *n = scep_fast_subject(req);
+        if (n)
+            X509_NAME_oneline(n, out->signer, sizeof(out->signer));
+        X509_NAME_free(n);
+    }
     if (req->csr == NULL)
         return;
     X509_NAME_oneline(X509_REQ_get_subject_name(req->csr), out->csr_subject,
@@ -378,7 +396,7 @@ void scep_pkioperation_ex(const struct scep_ctx *ctx, const uint8_t *msg, size_t
     switch (req.msg_type) {
     case SCEP_MSG_PKCSREQ:
     case SCEP_MSG_RENEWALREQ:
-        if (EVP_PKEY_get_base_id(X509_get0_pubkey(req.signer)) != EVP_PKEY_RSA) {
+        if (EVP_PKEY_get_base_id(req.signer_key) != EVP_PKEY_RSA) {
             /* NDES event 13: it cannot encrypt a response to a non-RSA client. */
             snprintf(out->reason, sizeof(out->reason), "requester key is not RSA (NDES event 13)");
             reply(ctx, &req, opts, out, SCEP_STATUS_FAILURE, SCEP_FAIL_BADALG, SCEP_HR_NTE_BAD_ALGID,
@@ -388,10 +406,7 @@ void scep_pkioperation_ex(const struct scep_ctx *ctx, const uint8_t *msg, size_t
         if (poll_pending(ctx, &req, opts, out))
             break; /* a PKCSReq resent for a pending transaction */
         if (ctx->tids) {
-            unsigned char kh[20];
-            unsigned int khl = sizeof(kh);
-            if (X509_pubkey_digest(req.signer, EVP_sha1(), kh, &khl) == 1 &&
-                tids_check(ctx->tids, req.tid_print, kh) != 0) {
+            if (tids_check(ctx->tids, req.tid_print, req.signer_keyhash) != 0) {
                 snprintf(out->reason, sizeof(out->reason),
                          "transactionID already used with a different key");
                 reply(ctx, &req, opts, out, SCEP_STATUS_FAILURE, SCEP_FAIL_BADREQUEST,

@@ -86,3 +86,53 @@ void der_null(struct util_buf *b)
 {
     der_tlv(b, 0x05, NULL, 0);
 }
+
+/* ---- reader ---------------------------------------------------------------- */
+
+int der_read(struct der_span *s, struct der_tlv *t)
+{
+    const uint8_t *p = s->p;
+    size_t n = s->len, len, hl, i;
+
+    if (n < 2 || (p[0] & 0x1f) == 0x1f) /* empty, or a multi-byte tag */
+        return -1;
+    if (p[1] < 0x80) {
+        len = p[1];
+        hl = 2;
+    } else {
+        size_t nb = p[1] & 0x7f;
+        if (nb == 0 || nb > 4 || n < 2 + nb || p[2] == 0) /* indefinite, huge, or not minimal */
+            return -1;
+        for (len = 0, i = 0; i < nb; i++)
+            len = (len << 8) | p[2 + i];
+        if (len < 0x80)
+            return -1;
+        hl = 2 + nb;
+    }
+    if (len > n - hl)
+        return -1;
+    t->tag = p[0];
+    t->tlv = p;
+    t->tlv_len = hl + len;
+    t->val = p + hl;
+    t->len = len;
+    s->p += t->tlv_len;
+    s->len -= t->tlv_len;
+    return 0;
+}
+
+int der_read_tag(struct der_span *s, uint8_t tag, struct der_tlv *t)
+{
+    return der_read(s, t) == 0 && t->tag == tag ? 0 : -1;
+}
+
+struct der_span der_inner(const struct der_tlv *t)
+{
+    struct der_span s = {t->val, t->len};
+    return s;
+}
+
+int der_is(const struct der_tlv *t, const uint8_t *content, size_t len)
+{
+    return t->len == len && memcmp(t->val, content, len) == 0;
+}

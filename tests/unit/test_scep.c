@@ -82,8 +82,12 @@ ParameterizedTest(struct alg_case *c, decode, cipher_x_digest)
     cr_assert_eq(req.sig_alg_nid, NID_rsaEncryption);
     cr_assert_eq(req.has_challenge, 1);
     cr_assert_str_eq(req.challenge, TH_CHALLENGE);
-    cr_assert_not_null(req.signer);
+    cr_assert_eq(req.fast, 1, "DER with an RSA signer takes the fast path");
+    cr_assert_null(req.signer, "the fast path does not parse the signer as an X509");
+    cr_assert_not_null(req.signer_key);
+    cr_assert_not_null(scep_request_signer(&req));
     cr_assert_eq(X509_cmp(req.signer, env.client_cert), 0);
+    cr_assert_eq(EVP_PKEY_eq(req.signer_key, X509_get0_pubkey(env.client_cert)), 1);
     cr_assert_not_null(req.csr);
     cr_assert_gt(X509_NAME_get_text_by_NID(X509_REQ_get_subject_name(req.csr), NID_commonName, cn,
                                            sizeof(cn)), 0);

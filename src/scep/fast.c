@@ -1,0 +1,617 @@
+/* fast.c - DER fast path for the SignedData and PKCS#10 layers (see fast.h).
+ * Uses OpenSSL's low-level RSA calls (d2i_RSAPublicKey, RSA_verify,
+ * EVP_PKEY_assign_RSA), deprecated in 3.0 but the only way to use a public
+ * key without the decoder framework. */
+#define OPENSSL_SUPPRESS_DEPRECATED
+#include "fast.h"
+#include "oids.h"
+
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <openssl/rsa.h>
+#include <openssl/x509.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define IS(t, oid) der_is((t), (oid), sizeof(oid))
+
+/* The fields of a Certificate this module needs (TLVs point into its DER). */
+struct cert_view {
+    struct der_tlv issuer, serial, subject, key_alg, key_bits;
+};
+
+/* SubjectPublicKeyInfo: algorithm OID and the BIT STRING (no unused bits). */
+static int spki_view(const struct der_tlv *spki, struct der_tlv *alg_oid, struct der_tlv *bits)
+{
+    struct der_span s = der_inner(spki), a;
+    struct der_tlv alg;
+
+    if (der_read_tag(&s, 0x30, &alg) != 0 || der_read_tag(&s, 0x03, bits) != 0 || s.len != 0)
+        return -1;
+    a = der_inner(&alg);
+    if (der_read_tag(&a, 0x06, alg_oid) != 0 || bits->len < 2 || bits->val[0] != 0)
+        return -1;
+    return 0;
+}
+
+/* AlgorithmIdentifier: SEQUENCE { OID, optional parameters }. */
+static int alg_ok(const struct der_tlv *alg)
+{
+    struct der_span s = der_inner(alg);
+    struct der_tlv t;
+
+    return alg->tag == 0x30 && der_read_tag(&s, 0x06, &t) == 0 && t.len > 0 &&
+           (s.len == 0 || (der_read(&s, &t) == 0 && s.len == 0));
+}
+
+/* Name: SEQUENCE OF SET OF SEQUENCE { OID, string }. */
+static int name_ok(const struct der_tlv *name)
+{
+    struct der_span s = der_inner(name), rdn, atv;
+    struct der_tlv set, seq, t;
+
+    while (s.len > 0) {
+        if (der_read_tag(&s, 0x31, &set) != 0 || set.len == 0)
+            return 0;
+        rdn = der_inner(&set);
+        while (rdn.len > 0) {
+            if (der_read_tag(&rdn, 0x30, &seq) != 0)
+                return 0;
+            atv = der_inner(&seq);
+            if (der_read_tag(&atv, 0x06, &t) != 0 || t.len == 0 || der_read(&atv, &t) != 0 ||
+                (t.tag & 0x20) || atv.len != 0) /* a primitive value */
+                return 0;
+        }
+    }
+    return 1;
+}
+
+/* Validity: two UTCTime / GeneralizedTime values of plausible length. */
+static int validity_ok(const struct der_tlv *val)
+{
+    struct der_span s = der_inner(val);
+    struct der_tlv t;
+    int i;
+
+    for (i = 0; i < 2; i++)
+        if (der_read(&s, &t) != 0 || !((t.tag == 0x17 && t.len == 13) ||
+                                       (t.tag == 0x18 && t.len == 15)) ||
+            t.val[t.len - 1] != 'Z')
+            return 0;
+    return s.len == 0;
+}
+
+/* Extensions: [3] { SEQUENCE OF SEQUENCE { OID, BOOLEAN OPTIONAL, OCTET STRING } }. */
+static int extensions_ok(const struct der_tlv *x3)
+{
+    struct der_span s = der_inner(x3), l, e;
+    struct der_tlv seq, ext, t;
+
+    if (der_read_tag(&s, 0x30, &seq) != 0 || s.len != 0)
+        return 0;
+    l = der_inner(&seq);
+    while (l.len > 0) {
+        if (der_read_tag(&l, 0x30, &ext) != 0)
+            return 0;
+        e = der_inner(&ext);
+        if (der_read_tag(&e, 0x06, &t) != 0 || der_read(&e, &t) != 0)
+            return 0;
+        if (t.tag == 0x01 && (t.len != 1 || der_read(&e, &t) != 0))
+            return 0;
+        if (t.tag != 0x04 || e.len != 0)
+            return 0;
+    }
+    return 1;
+}
+
+/* Certificate: the whole structure is walked (what d2i_X509 would refuse in
+ * shape, this refuses too); the fields the fast path uses are kept. */
+static int cert_view(const struct der_tlv *cert, struct cert_view *v)
+{
+    struct der_span c = der_inner(cert), t, vs;
+    struct der_tlv tbs, x, validity, spki;
+
+    if (der_read_tag(&c, 0x30, &tbs) != 0 || der_read_tag(&c, 0x30, &x) != 0 || !alg_ok(&x) ||
+        der_read_tag(&c, 0x03, &x) != 0 || x.len < 2 || c.len != 0)
+        return -1;
+    t = der_inner(&tbs);
+    if (der_read(&t, &x) != 0)
+        return -1;
+    if (x.tag == 0xa0) {
+        vs = der_inner(&x);
+        if (der_read_tag(&vs, 0x02, &x) != 0 || x.len != 1 || x.val[0] > 2 || vs.len != 0 ||
+            der_read(&t, &x) != 0)
+            return -1;
+    }
+    if (x.tag != 0x02 || x.len == 0)
+        return -1;
+    v->serial = x;
+    if (der_read_tag(&t, 0x30, &x) != 0 || !alg_ok(&x) ||
+        der_read_tag(&t, 0x30, &v->issuer) != 0 || !name_ok(&v->issuer) ||
+        der_read_tag(&t, 0x30, &validity) != 0 || !validity_ok(&validity) ||
+        der_read_tag(&t, 0x30, &v->subject) != 0 || !name_ok(&v->subject) ||
+        der_read_tag(&t, 0x30, &spki) != 0)
+        return -1;
+    while (t.len > 0) { /* issuerUniqueID [1], subjectUniqueID [2], extensions [3] */
+        if (der_read(&t, &x) != 0 || (x.tag != 0x81 && x.tag != 0x82 && x.tag != 0xa3) ||
+            (x.tag == 0xa3 && !extensions_ok(&x)))
+            return -1;
+    }
+    return spki_view(&spki, &v->key_alg, &v->key_bits);
+}
+
+/* An RSA public key as a legacy EVP_PKEY (no decoder); NULL if not RSA. */
+static EVP_PKEY *rsa_key(const struct der_tlv *alg_oid, const struct der_tlv *bits)
+{
+    const unsigned char *p = bits->val + 1;
+    RSA *r;
+    EVP_PKEY *k = NULL;
+
+    if (!IS(alg_oid, OID_RSA_ENCRYPTION))
+        return NULL;
+    r = d2i_RSAPublicKey(NULL, &p, (long)(bits->len - 1));
+    if (r == NULL || p != bits->val + bits->len || (k = EVP_PKEY_new()) == NULL ||
+        EVP_PKEY_assign_RSA(k, r) != 1) {
+        RSA_free(r);
+        EVP_PKEY_free(k);
+        return NULL;
+    }
+    return k; /* owns r */
+}
+
+/* AlgorithmIdentifier of a digest -> NID and fetched digest. */
+static int digest_of(const struct scep_ctx *ctx, const struct der_tlv *algid, const EVP_MD **md)
+{
+    struct der_span s = der_inner(algid);
+    struct der_tlv oid;
+
+    if (der_read_tag(&s, 0x06, &oid) != 0)
+        return NID_undef;
+    if (IS(&oid, OID_SHA1)) { *md = ctx->algs.sha1; return NID_sha1; }
+    if (IS(&oid, OID_SHA256)) { *md = ctx->algs.sha256; return NID_sha256; }
+    if (IS(&oid, OID_SHA384)) { *md = ctx->algs.sha384; return NID_sha384; }
+    if (IS(&oid, OID_SHA512)) { *md = ctx->algs.sha512; return NID_sha512; }
+    if (IS(&oid, OID_SHA224)) { *md = ctx->algs.sha224; return NID_sha224; }
+    return NID_undef;
+}
+
+/* AlgorithmIdentifier of an RSA PKCS#1 v1.5 signature -> its NID and, for the
+ * sha*WithRSAEncryption forms, the digest NID (NID_undef for rsaEncryption). */
+static int rsa_sig_alg(const struct der_tlv *algid, int *digest_nid)
+{
+    struct der_span s = der_inner(algid);
+    struct der_tlv oid;
+
+    *digest_nid = NID_undef;
+    if (der_read_tag(&s, 0x06, &oid) != 0)
+        return NID_undef;
+    if (IS(&oid, OID_RSA_ENCRYPTION)) return NID_rsaEncryption;
+    if (IS(&oid, OID_SHA1_RSA)) { *digest_nid = NID_sha1; return NID_sha1WithRSAEncryption; }
+    if (IS(&oid, OID_SHA256_RSA)) { *digest_nid = NID_sha256; return NID_sha256WithRSAEncryption; }
+    if (IS(&oid, OID_SHA384_RSA)) { *digest_nid = NID_sha384; return NID_sha384WithRSAEncryption; }
+    if (IS(&oid, OID_SHA512_RSA)) { *digest_nid = NID_sha512; return NID_sha512WithRSAEncryption; }
+    if (IS(&oid, OID_SHA224_RSA)) { *digest_nid = NID_sha224; return NID_sha224WithRSAEncryption; }
+    return NID_undef;
+}
+
+/* RSA PKCS#1 v1.5 check of sig over the digest md of (tag || rest of tlv):
+ * tag replaces the first byte (signed attributes are signed as a SET). */
+static int rsa_check(EVP_PKEY *key, const EVP_MD *md, int md_nid, uint8_t tag,
+                     const uint8_t *tlv, size_t tlv_len, const struct der_tlv *sig)
+{
+    uint8_t h[EVP_MAX_MD_SIZE];
+    unsigned int hl = 0;
+    EVP_MD_CTX *c = EVP_MD_CTX_new();
+    const RSA *r = EVP_PKEY_get0_RSA(key);
+    int ok = c != NULL && r != NULL && sig->len > 0 && sig->len <= 2048 &&
+             EVP_DigestInit_ex(c, md, NULL) == 1 && EVP_DigestUpdate(c, &tag, 1) == 1 &&
+             EVP_DigestUpdate(c, tlv + 1, tlv_len - 1) == 1 && EVP_DigestFinal_ex(c, h, &hl) == 1 &&
+             RSA_verify(md_nid, h, hl, sig->val, (unsigned int)sig->len, (RSA *)r) == 1;
+
+    EVP_MD_CTX_free(c);
+    return ok;
+}
+
+/* The first value of the first attribute with this OID in a SET OF Attribute
+ * (what PKCS7_get_signed_attribute() returns). */
+static int find_attr(struct der_span attrs, const uint8_t *oid, size_t olen, struct der_tlv *val)
+{
+    struct der_tlv a, o, set;
+
+    while (attrs.len > 0) {
+        struct der_span s, v;
+        if (der_read_tag(&attrs, 0x30, &a) != 0)
+            return -1;
+        s = der_inner(&a);
+        if (der_read_tag(&s, 0x06, &o) != 0 || der_read_tag(&s, 0x31, &set) != 0)
+            return -1;
+        if (der_is(&o, oid, olen)) {
+            v = der_inner(&set);
+            return der_read(&v, val);
+        }
+    }
+    return -1;
+}
+
+/* A string-typed attribute value, as attr_string() in decode.c accepts. */
+static int string_value(const struct der_tlv *v)
+{
+    switch (v->tag) {
+    case V_ASN1_PRINTABLESTRING: case V_ASN1_UTF8STRING: case V_ASN1_IA5STRING:
+    case V_ASN1_OCTET_STRING: case V_ASN1_T61STRING: case V_ASN1_BMPSTRING:
+    case V_ASN1_VISIBLESTRING: case V_ASN1_UNIVERSALSTRING:
+        return 1;
+    }
+    return 0;
+}
+
+struct signed_view {
+    struct der_tlv content, digest_algs, certs, ias, digest_alg, attrs, sig_alg, sig;
+    int have_certs;
+};
+
+/* ContentInfo { signedData, [0] SignedData } with one SignerInfo, signed
+ * attributes and an enveloped-data-sized primitive OCTET STRING content. */
+static int signed_view(const uint8_t *der, size_t len, struct signed_view *v)
+{
+    struct der_span s = {der, len}, ci, x, sd, eci, ec, sis, si;
+    struct der_tlv t, oid;
+
+    memset(v, 0, sizeof(*v));
+    if (der_read_tag(&s, 0x30, &t) != 0)
+        return -1;
+    ci = der_inner(&t);
+    if (der_read_tag(&ci, 0x06, &oid) != 0 || !IS(&oid, OID_SIGNED_DATA) ||
+        der_read_tag(&ci, 0xa0, &t) != 0 || ci.len != 0)
+        return -1;
+    x = der_inner(&t);
+    if (der_read_tag(&x, 0x30, &t) != 0 || x.len != 0)
+        return -1;
+    sd = der_inner(&t);
+    if (der_read_tag(&sd, 0x02, &t) != 0 || der_read_tag(&sd, 0x31, &v->digest_algs) != 0 ||
+        der_read_tag(&sd, 0x30, &t) != 0)
+        return -1;
+    eci = der_inner(&t);
+    if (der_read_tag(&eci, 0x06, &oid) != 0 || !IS(&oid, OID_DATA) ||
+        der_read_tag(&eci, 0xa0, &t) != 0 || eci.len != 0)
+        return -1;
+    ec = der_inner(&t);
+    if (der_read_tag(&ec, 0x04, &v->content) != 0 || ec.len != 0 || v->content.len == 0)
+        return -1;
+    if (der_read(&sd, &t) != 0)
+        return -1;
+    if (t.tag == 0xa0) {
+        v->certs = t;
+        v->have_certs = 1;
+        if (der_read(&sd, &t) != 0)
+            return -1;
+    }
+    if (t.tag == 0xa1 && der_read(&sd, &t) != 0) /* CRLs: not used */
+        return -1;
+    if (t.tag != 0x31 || sd.len != 0)
+        return -1;
+    sis = der_inner(&t);
+    if (der_read_tag(&sis, 0x30, &t) != 0 || sis.len != 0) /* exactly one SignerInfo */
+        return -1;
+    si = der_inner(&t);
+    if (der_read_tag(&si, 0x02, &t) != 0 || der_read_tag(&si, 0x30, &v->ias) != 0 ||
+        der_read_tag(&si, 0x30, &v->digest_alg) != 0 || der_read_tag(&si, 0xa0, &v->attrs) != 0 ||
+        der_read_tag(&si, 0x30, &v->sig_alg) != 0 || der_read_tag(&si, 0x04, &v->sig) != 0)
+        return -1;
+    if (si.len != 0 && (der_read_tag(&si, 0xa1, &t) != 0 || si.len != 0)) /* unsignedAttrs */
+        return -1;
+    return 0;
+}
+
+/* 1 if the SignerInfo's digest algorithm (its OID) is in the SignedData's list
+ * (OpenSSL's verification cannot find the digest otherwise). */
+static int listed(const struct der_tlv *algs, const struct der_tlv *alg)
+{
+    struct der_span l = der_inner(algs), s, x;
+    struct der_tlv a, o, want;
+
+    s = der_inner(alg);
+    if (der_read_tag(&s, 0x06, &want) != 0)
+        return 0;
+    while (l.len > 0) {
+        if (der_read_tag(&l, 0x30, &a) != 0)
+            return 0;
+        x = der_inner(&a);
+        if (der_read_tag(&x, 0x06, &o) == 0 && der_is(&o, want.val, want.len))
+            return 1;
+    }
+    return 0;
+}
+
+int scep_fast_signed(const struct scep_ctx *ctx, const uint8_t *der, size_t len,
+                     struct scep_request *req, const uint8_t **content, size_t *clen)
+{
+    struct signed_view v;
+    struct cert_view cv;
+    struct der_span certs;
+    struct der_tlv cert, tid, nonce, mtype, mdig;
+    const EVP_MD *md = NULL;
+    EVP_PKEY *key = NULL;
+    uint8_t h[EVP_MAX_MD_SIZE], *cert_copy = NULL, *ias_copy = NULL;
+    unsigned int hl = 0;
+    int digest_nid, sig_nid, sig_digest_nid, found = 0, ok = 0;
+    char num[8];
+
+    if (signed_view(der, len, &v) != 0 || !v.have_certs)
+        return 0;
+    {
+        struct der_span a = der_inner(&v.attrs);
+        if (find_attr(a, OID_TRANSACTION_ID, sizeof(OID_TRANSACTION_ID), &tid) != 0 ||
+            !string_value(&tid) || tid.len == 0 || tid.len > sizeof(req->tid) ||
+            find_attr(a, OID_SENDER_NONCE, sizeof(OID_SENDER_NONCE), &nonce) != 0 ||
+            !string_value(&nonce) || nonce.len == 0 || nonce.len > sizeof(req->sender_nonce) ||
+            find_attr(a, OID_MESSAGE_TYPE, sizeof(OID_MESSAGE_TYPE), &mtype) != 0 ||
+            !string_value(&mtype) || mtype.len == 0 || mtype.len >= sizeof(num) ||
+            find_attr(a, OID_MESSAGE_DIGEST, sizeof(OID_MESSAGE_DIGEST), &mdig) != 0 ||
+            mdig.tag != 0x04)
+            return 0;
+    }
+    {
+        /* OpenSSL sets up every listed digest and fails on one it does not know */
+        struct der_span da = der_inner(&v.digest_algs);
+        struct der_tlv a;
+        const EVP_MD *unused;
+        while (da.len > 0)
+            if (der_read_tag(&da, 0x30, &a) != 0 || !alg_ok(&a) ||
+                digest_of(ctx, &a, &unused) == NID_undef)
+                return 0;
+    }
+    digest_nid = digest_of(ctx, &v.digest_alg, &md);
+    sig_nid = rsa_sig_alg(&v.sig_alg, &sig_digest_nid);
+    if (!alg_ok(&v.digest_alg) || !alg_ok(&v.sig_alg) || digest_nid == NID_undef || md == NULL ||
+        sig_nid == NID_undef || !listed(&v.digest_algs, &v.digest_alg))
+        return 0;
+    /* The signer: the certificate whose issuer and serial are the SignerInfo's. */
+    certs = der_inner(&v.certs);
+    while (!found && certs.len > 0) {
+        if (der_read_tag(&certs, 0x30, &cert) != 0 || cert_view(&cert, &cv) != 0)
+            return 0;
+        found = v.ias.len == cv.issuer.tlv_len + cv.serial.tlv_len &&
+                memcmp(v.ias.val, cv.issuer.tlv, cv.issuer.tlv_len) == 0 &&
+                memcmp(v.ias.val + cv.issuer.tlv_len, cv.serial.tlv, cv.serial.tlv_len) == 0;
+    }
+    if (!found || (key = rsa_key(&cv.key_alg, &cv.key_bits)) == NULL)
+        return 0;
+    /* messageDigest = H(content), and the signature over the attributes. */
+    if (EVP_Digest(v.content.val, v.content.len, h, &hl, md, NULL) != 1 || mdig.len != hl ||
+        memcmp(mdig.val, h, hl) != 0 ||
+        !rsa_check(key, md, digest_nid, 0x31, v.attrs.tlv, v.attrs.tlv_len, &v.sig))
+        goto out;
+    cert_copy = OPENSSL_memdup(cert.tlv, cert.tlv_len);
+    ias_copy = OPENSSL_memdup(v.ias.tlv, v.ias.tlv_len);
+    if (cert_copy == NULL || ias_copy == NULL ||
+        EVP_Digest(cv.key_bits.val + 1, cv.key_bits.len - 1, req->signer_keyhash, NULL,
+                   ctx->algs.sha1, NULL) != 1)
+        goto out;
+
+    memcpy(req->tid, tid.val, tid.len);
+    req->tid_len = tid.len;
+    req->tid_type = tid.tag;
+    memcpy(req->sender_nonce, nonce.val, nonce.len);
+    req->sender_nonce_len = nonce.len;
+    memcpy(num, mtype.val, mtype.len);
+    num[mtype.len] = '\0';
+    req->msg_type = atoi(num);
+    req->digest_nid = digest_nid;
+    req->sig_alg_nid = sig_nid;
+    req->signer_cert = cert_copy;
+    req->signer_cert_len = cert.tlv_len;
+    req->signer_ias = ias_copy;
+    req->signer_ias_len = v.ias.tlv_len;
+    req->signer_key = key;
+    req->fast = 1;
+    cert_copy = ias_copy = NULL;
+    key = NULL;
+    *content = v.content.val;
+    *clen = v.content.len;
+    ok = 1;
+out:
+    OPENSSL_free(cert_copy);
+    OPENSSL_free(ias_copy);
+    EVP_PKEY_free(key);
+    ERR_clear_error();
+    return ok;
+}
+
+X509_REQ *scep_fast_csr(const struct scep_ctx *ctx, const uint8_t *der, size_t len)
+{
+    struct der_span s = {der, len}, r, ri, at;
+    struct der_tlv t, cri, ver, subject, spki, attrs, sig_alg, sig, a, key_alg, key_bits;
+    const EVP_MD *md;
+    const unsigned char *p;
+    EVP_PKEY *key = NULL;
+    X509_NAME *name = NULL;
+    X509_ATTRIBUTE *xa = NULL;
+    X509_ALGOR *alg = NULL;
+    ASN1_BIT_STRING *bs = NULL;
+    X509_REQ *req = NULL, *ret = NULL;
+    int digest_nid;
+
+    if (der_read_tag(&s, 0x30, &t) != 0 || s.len != 0)
+        return NULL;
+    r = der_inner(&t);
+    if (der_read_tag(&r, 0x30, &cri) != 0 || der_read_tag(&r, 0x30, &sig_alg) != 0 ||
+        der_read_tag(&r, 0x03, &sig) != 0 || r.len != 0 || sig.len < 2 || sig.val[0] != 0)
+        return NULL;
+    ri = der_inner(&cri);
+    if (der_read_tag(&ri, 0x02, &ver) != 0 || ver.len != 1 || ver.val[0] != 0 ||
+        der_read_tag(&ri, 0x30, &subject) != 0 || der_read_tag(&ri, 0x30, &spki) != 0 ||
+        der_read_tag(&ri, 0xa0, &attrs) != 0 || ri.len != 0 ||
+        spki_view(&spki, &key_alg, &key_bits) != 0)
+        return NULL;
+    rsa_sig_alg(&sig_alg, &digest_nid);
+    switch (digest_nid) {
+    case NID_sha1: md = ctx->algs.sha1; break;
+    case NID_sha224: md = ctx->algs.sha224; break;
+    case NID_sha256: md = ctx->algs.sha256; break;
+    case NID_sha384: md = ctx->algs.sha384; break;
+    case NID_sha512: md = ctx->algs.sha512; break;
+    default: return NULL;
+    }
+    if (md == NULL || (key = rsa_key(&key_alg, &key_bits)) == NULL)
+        return NULL;
+    {
+        /* the signature is over the CertificationRequestInfo TLV as sent */
+        struct der_tlv sv = sig;
+        sv.val = sig.val + 1;
+        sv.len = sig.len - 1;
+        if (!rsa_check(key, md, digest_nid, cri.tlv[0], cri.tlv, cri.tlv_len, &sv))
+            goto out;
+    }
+    p = subject.tlv;
+    if ((req = X509_REQ_new()) == NULL || X509_REQ_set_version(req, 0) != 1 ||
+        (name = d2i_X509_NAME(NULL, &p, (long)subject.tlv_len)) == NULL ||
+        X509_REQ_set_subject_name(req, name) != 1 || X509_REQ_set_pubkey(req, key) != 1)
+        goto out;
+    at = der_inner(&attrs);
+    while (at.len > 0) {
+        if (der_read_tag(&at, 0x30, &a) != 0)
+            goto out;
+        p = a.tlv;
+        if ((xa = d2i_X509_ATTRIBUTE(NULL, &p, (long)a.tlv_len)) == NULL ||
+            p != a.tlv + a.tlv_len || X509_REQ_add1_attr(req, xa) != 1)
+            goto out;
+        X509_ATTRIBUTE_free(xa);
+        xa = NULL;
+    }
+    /* Signature and its algorithm, so that i2d_X509_REQ (PENDING) is complete. */
+    p = sig_alg.tlv;
+    if ((alg = d2i_X509_ALGOR(NULL, &p, (long)sig_alg.tlv_len)) == NULL ||
+        X509_REQ_set1_signature_algo(req, alg) != 1)
+        goto out;
+    p = sig.tlv;
+    if ((bs = d2i_ASN1_BIT_STRING(NULL, &p, (long)sig.tlv_len)) == NULL)
+        goto out;
+    X509_REQ_set0_signature(req, bs); /* takes bs */
+    bs = NULL;
+    ret = req;
+    req = NULL;
+out:
+    ERR_clear_error();
+    X509_ATTRIBUTE_free(xa);
+    X509_ALGOR_free(alg);
+    ASN1_BIT_STRING_free(bs);
+    X509_NAME_free(name);
+    EVP_PKEY_free(key);
+    X509_REQ_free(req);
+    return ret;
+}
+
+static int signer_view(const struct scep_request *req, struct cert_view *cv)
+{
+    struct der_span s = {req->signer_cert, req->signer_cert_len};
+    struct der_tlv cert;
+
+    if (req->signer_cert == NULL || der_read_tag(&s, 0x30, &cert) != 0)
+        return -1;
+    return cert_view(&cert, cv);
+}
+
+int scep_fast_issuer_is(const struct scep_request *req, const X509_NAME *name)
+{
+    struct cert_view cv;
+    const unsigned char *nd;
+    size_t nl;
+
+    return signer_view(req, &cv) == 0 && X509_NAME_get0_der(name, &nd, &nl) == 1 &&
+           cv.issuer.tlv_len == nl && memcmp(cv.issuer.tlv, nd, nl) == 0;
+}
+
+X509_NAME *scep_fast_subject(const struct scep_request *req)
+{
+    struct cert_view cv;
+    const unsigned char *p;
+    X509_NAME *n;
+
+    if (signer_view(req, &cv) != 0)
+        return NULL;
+    p = cv.subject.tlv;
+    n = d2i_X509_NAME(NULL, &p, (long)cv.subject.tlv_len);
+    ERR_clear_error();
+    return n;
+}
+
+static int cipher_oid(const EVP_CIPHER *c, const uint8_t **oid, size_t *len)
+{
+    switch (EVP_CIPHER_get_nid(c)) {
+    case NID_des_ede3_cbc: *oid = OID_DES_EDE3_CBC; *len = sizeof(OID_DES_EDE3_CBC); return 0;
+    case NID_aes_128_cbc: *oid = OID_AES128_CBC; *len = sizeof(OID_AES128_CBC); return 0;
+    case NID_aes_192_cbc: *oid = OID_AES192_CBC; *len = sizeof(OID_AES192_CBC); return 0;
+    case NID_aes_256_cbc: *oid = OID_AES256_CBC; *len = sizeof(OID_AES256_CBC); return 0;
+    }
+    return -1;
+}
+
+/* ContentInfo { envelopedData, [0] EnvelopedData { 0, SET { KeyTransRecipientInfo {
+ *   0, IssuerAndSerialNumber, rsaEncryption, encryptedKey } },
+ *   EncryptedContentInfo { data, cipher + IV, [0] IMPLICIT ciphertext } } }
+ * as PKCS7_encrypt() writes it, without its per-call algorithm fetches and
+ * with the requester's key as the message gave it. */
+int scep_envelope_to_signer(const struct scep_request *req, const EVP_CIPHER *cipher,
+                            const uint8_t *plain, size_t plen, struct util_buf *out)
+{
+    const RSA *rsa = req->signer_key ? EVP_PKEY_get0_RSA(req->signer_key) : NULL;
+    EVP_CIPHER_CTX *cc = NULL;
+    uint8_t cek[EVP_MAX_KEY_LENGTH], iv[EVP_MAX_IV_LENGTH], *ek = NULL, *ct = NULL;
+    const uint8_t *coid;
+    size_t colen, at, env, ri, eci, alg;
+    int klen, ivlen, eklen, n1 = 0, n2 = 0, rc = -1;
+
+    if (rsa == NULL || req->signer_ias == NULL || cipher_oid(cipher, &coid, &colen) != 0 ||
+        plen > 64 * 1024 * 1024)
+        goto out;
+    klen = EVP_CIPHER_get_key_length(cipher);
+    ivlen = EVP_CIPHER_get_iv_length(cipher);
+    if ((cc = EVP_CIPHER_CTX_new()) == NULL || klen <= 0 || klen > (int)sizeof(cek) ||
+        ivlen <= 0 || ivlen > (int)sizeof(iv) ||
+        EVP_EncryptInit_ex(cc, cipher, NULL, NULL, NULL) != 1 ||
+        EVP_CIPHER_CTX_rand_key(cc, cek) != 1 || /* DES keys get their parity bits */
+        RAND_bytes(iv, ivlen) != 1 || EVP_EncryptInit_ex(cc, NULL, NULL, cek, iv) != 1 ||
+        (ct = OPENSSL_malloc(plen + (size_t)EVP_CIPHER_get_block_size(cipher))) == NULL ||
+        EVP_EncryptUpdate(cc, ct, &n1, plain, (int)plen) != 1 ||
+        EVP_EncryptFinal_ex(cc, ct + n1, &n2) != 1)
+        goto out;
+    if ((ek = OPENSSL_malloc((size_t)RSA_size(rsa))) == NULL ||
+        (eklen = RSA_public_encrypt(klen, cek, ek, (RSA *)rsa, RSA_PKCS1_PADDING)) <= 0)
+        goto out;
+
+    at = out->len;
+    der_oid(out, OID_ENVELOPED_DATA, sizeof(OID_ENVELOPED_DATA));
+    env = out->len;
+    der_int_small(out, 0);
+    ri = out->len;
+    der_int_small(out, 0);
+    util_buf_append(out, req->signer_ias, req->signer_ias_len);
+    alg = out->len;
+    der_oid(out, OID_RSA_ENCRYPTION, sizeof(OID_RSA_ENCRYPTION));
+    der_null(out);
+    der_wrap(out, alg, 0x30);
+    der_tlv(out, 0x04, ek, (size_t)eklen);
+    der_wrap(out, ri, 0x30);
+    der_wrap(out, ri, 0x31);
+    eci = out->len;
+    der_oid(out, OID_DATA, sizeof(OID_DATA));
+    alg = out->len;
+    der_oid(out, coid, colen);
+    der_tlv(out, 0x04, iv, (size_t)ivlen);
+    der_wrap(out, alg, 0x30);
+    der_tlv(out, 0x80, ct, (size_t)(n1 + n2));
+    der_wrap(out, eci, 0x30);
+    der_wrap(out, env, 0x30);
+    der_wrap(out, env, 0xa0);
+    der_wrap(out, at, 0x30);
+    rc = out->failed ? -1 : 0;
+out:
+    OPENSSL_cleanse(cek, sizeof(cek));
+    EVP_CIPHER_CTX_free(cc);
+    OPENSSL_free(ek);
+    OPENSSL_free(ct);
+    ERR_clear_error();
+    return rc;
+}

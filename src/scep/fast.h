@@ -1,0 +1,47 @@
+/* fast.h - DER fast path for the two layers of a pkiMessage that carry a
+ * public key (private to src/scep).
+ *
+ * OpenSSL 3.0 decodes every SubjectPublicKeyInfo that d2i meets through a
+ * freshly built OSSL_DECODER_CTX, which enumerates every decoder and key
+ * manager under a global lock: for one enrollment (the signer certificate in
+ * the SignedData and the key in the PKCS#10) that costs about as much CPU as
+ * half an RSA-2048 signature. The functions here read the usual DER shapes
+ * with the reader of util.h, take RSA keys as legacy keys (d2i_RSAPublicKey,
+ * no decoder) and check RSA PKCS#1 v1.5 signatures directly.
+ *
+ * Contract: each returns "handled" only for an input it has fully checked,
+ * with the same result the OpenSSL path would give. For anything else (BER,
+ * EC keys, several signers, a signature that does not verify, a missing
+ * attribute, ...) it returns "not handled" having changed nothing, and the
+ * caller runs the OpenSSL path, which gives the definitive answer and reason. */
+#ifndef SCEP_FAST_H
+#define SCEP_FAST_H
+
+#include "ndesmock/scep.h"
+
+/* SignedData layer: on 1, req has msg_type, tid, sender nonce, digest and
+ * signature algorithms, signer_cert, signer_key, signer_ias, signer_keyhash
+ * and fast = 1; the signature has been verified; *content / *clen point at the
+ * signed content (an EnvelopedData) inside der. On 0, req is untouched. */
+int scep_fast_signed(const struct scep_ctx *ctx, const uint8_t *der, size_t len,
+                     struct scep_request *req, const uint8_t **content, size_t *clen);
+
+/* PKCS#10 layer: an X509_REQ whose self-signature has been verified, holding
+ * the request's subject, attributes, signature and its RSA key as a legacy
+ * key; NULL when the OpenSSL path must decide. Caller frees. */
+X509_REQ *scep_fast_csr(const struct scep_ctx *ctx, const uint8_t *der, size_t len);
+
+/* On a fast-path request (signer_cert set): 1 if the signer certificate's
+ * issuer is encoded exactly as name, else 0. */
+int scep_fast_issuer_is(const struct scep_request *req, const X509_NAME *name);
+
+/* On a fast-path request: the signer certificate's subject (caller frees), or NULL. */
+X509_NAME *scep_fast_subject(const struct scep_request *req);
+
+/* The reply's EnvelopedData to the requester (RSA key transport with
+ * signer_key to signer_ias), holding plain, appended to out. Returns 0 or -1
+ * (not an RSA key, malfunction). */
+int scep_envelope_to_signer(const struct scep_request *req, const EVP_CIPHER *cipher,
+                            const uint8_t *plain, size_t plen, struct util_buf *out);
+
+#endif
