@@ -147,6 +147,7 @@ struct scep_ctx {
     char caps_body[1024];
     size_t caps_len;
     int details;                 /* fill the decoded fields of scep_outcome */
+    int no_fast;                 /* decode through OpenSSL only (tests, differential fuzzing) */
 };
 int scep_ctx_init(struct scep_ctx *ctx, const struct config *cfg, struct pki *pki,
                   struct store *store, char *err, size_t errlen);

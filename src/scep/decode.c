@@ -130,26 +130,110 @@ X509 *scep_request_signer(struct scep_request *req)
 /* The signer fields both paths provide, from the signer's X509. */
 static int signer_fields(struct scep_request *req)
 {
-    PKCS7_ISSUER_AND_SERIAL *ias = PKCS7_ISSUER_AND_SERIAL_new();
-    unsigned char *der = NULL;
     unsigned int hl = sizeof(req->signer_keyhash);
-    int l = -1;
 
-    if (ias != NULL && X509_NAME_set(&ias->issuer, X509_get_issuer_name(req->signer)) == 1) {
-        ASN1_INTEGER_free(ias->serial);
-        ias->serial = ASN1_INTEGER_dup(X509_get0_serialNumber(req->signer));
-        if (ias->serial != NULL)
-            l = i2d_PKCS7_ISSUER_AND_SERIAL(ias, &der);
-    }
-    PKCS7_ISSUER_AND_SERIAL_free(ias);
-    if (l <= 0 || (req->signer_key = X509_get_pubkey(req->signer)) == NULL ||
-        X509_pubkey_digest(req->signer, EVP_sha1(), req->signer_keyhash, &hl) != 1) {
-        OPENSSL_free(der);
+    if (scep_ias_der(X509_get_issuer_name(req->signer), X509_get0_serialNumber(req->signer),
+                     &req->signer_ias, &req->signer_ias_len) != 0 ||
+        (req->signer_key = X509_get_pubkey(req->signer)) == NULL ||
+        X509_pubkey_digest(req->signer, EVP_sha1(), req->signer_keyhash, &hl) != 1)
         return -1;
-    }
-    req->signer_ias = der;
-    req->signer_ias_len = (size_t)l;
     return 0;
+}
+
+/* The SCEP attributes of the SignerInfo into req. */
+static enum scep_decode read_attrs(PKCS7_SIGNER_INFO *si, struct scep_request *req, char *why,
+                                   size_t whylen)
+{
+    const ASN1_STRING *s;
+    int type = 0;
+    char num[8];
+
+    s = attr_string(si, scep_nid_transaction_id, &type);
+    if (s == NULL || ASN1_STRING_length(s) <= 0 ||
+        (size_t)ASN1_STRING_length(s) > sizeof(req->tid)) {
+        WHY("missing or oversized transactionID");
+        return SCEP_DECODE_MALFORMED;
+    }
+    req->tid_len = (size_t)ASN1_STRING_length(s);
+    memcpy(req->tid, ASN1_STRING_get0_data(s), req->tid_len);
+    req->tid_type = type;
+    printable_copy(req->tid, req->tid_len, req->tid_print, sizeof(req->tid_print));
+
+    s = attr_string(si, scep_nid_sender_nonce, NULL);
+    if (s == NULL || ASN1_STRING_length(s) <= 0 ||
+        (size_t)ASN1_STRING_length(s) > sizeof(req->sender_nonce)) {
+        WHY("missing or oversized senderNonce");
+        return SCEP_DECODE_MALFORMED;
+    }
+    req->sender_nonce_len = (size_t)ASN1_STRING_length(s);
+    memcpy(req->sender_nonce, ASN1_STRING_get0_data(s), req->sender_nonce_len);
+
+    s = attr_string(si, scep_nid_message_type, NULL);
+    if (s == NULL || ASN1_STRING_length(s) <= 0 || ASN1_STRING_length(s) >= (int)sizeof(num)) {
+        WHY("missing messageType");
+        return SCEP_DECODE_MALFORMED;
+    }
+    memcpy(num, ASN1_STRING_get0_data(s), (size_t)ASN1_STRING_length(s));
+    num[ASN1_STRING_length(s)] = '\0';
+    req->msg_type = atoi(num);
+
+    req->digest_nid = OBJ_obj2nid(si->digest_alg->algorithm);
+    req->sig_alg_nid = OBJ_obj2nid(si->digest_enc_alg->algorithm);
+    return SCEP_DECODE_OK;
+}
+
+static ASN1_OCTET_STRING *signed_content(PKCS7 *p7)
+{
+    return (p7->d.sign->contents && PKCS7_type_is_data(p7->d.sign->contents))
+               ? p7->d.sign->contents->d.data
+               : NULL;
+}
+
+/* The SignedData layer with the certificates kept away from d2i_X509 (see
+ * fast.h). Returns 1 with req filled and the signature verified, *p7out
+ * holding the message; 0 when the OpenSSL path must decide (req untouched
+ * but for fields that path sets again). */
+static int signed_layer_fast(const struct scep_ctx *ctx, const uint8_t *der, size_t len,
+                             struct scep_request *req, PKCS7 **p7out, const uint8_t **cdata,
+                             size_t *clen)
+{
+    struct util_buf rest;
+    const uint8_t *certs;
+    const unsigned char *p;
+    size_t certs_len;
+    PKCS7 *p7 = NULL;
+    PKCS7_SIGNER_INFO *si;
+    ASN1_OCTET_STRING *content;
+    char why[8];
+    int ok = 0;
+
+    util_buf_init(&rest);
+    if (scep_fast_split(der, len, &rest, &certs, &certs_len) != 0)
+        goto out;
+    p = rest.data;
+    p7 = d2i_PKCS7(NULL, &p, (long)rest.len);
+    if (p7 == NULL || !PKCS7_type_is_signed(p7) || p7->d.sign == NULL ||
+        sk_PKCS7_SIGNER_INFO_num(PKCS7_get_signer_info(p7)) != 1)
+        goto out;
+    si = sk_PKCS7_SIGNER_INFO_value(PKCS7_get_signer_info(p7), 0);
+    if (read_attrs(si, req, why, sizeof(why)) != SCEP_DECODE_OK ||
+        !digest_allowed(req->digest_nid) || (content = signed_content(p7)) == NULL ||
+        content->length <= 0 ||
+        !scep_fast_signer(ctx, certs, certs_len, si->issuer_and_serial->issuer,
+                          si->issuer_and_serial->serial, req) ||
+        !scep_fast_verify(p7, si, req->signer_key))
+        goto out;
+    req->fast = 1;
+    *cdata = content->data;
+    *clen = (size_t)content->length;
+    *p7out = p7;
+    p7 = NULL;
+    ok = 1;
+out:
+    util_buf_free(&rest);
+    PKCS7_free(p7);
+    ERR_clear_error();
+    return ok;
 }
 
 /* The SignedData layer through OpenSSL's BER parser: every shape the fast
@@ -163,12 +247,9 @@ static enum scep_decode signed_layer(const uint8_t *der, size_t len, struct scep
     PKCS7 *p7;
     PKCS7_SIGNER_INFO *si;
     STACK_OF(PKCS7_SIGNER_INFO) *sis;
-    const ASN1_STRING *s;
     ASN1_OCTET_STRING *content;
     BIO *out = NULL;
     enum scep_decode rc = SCEP_DECODE_MALFORMED;
-    int type = 0;
-    char num[8];
 
     *p7out = p7 = d2i_PKCS7(NULL, &p, (long)len);
     if (p7 == NULL || !PKCS7_type_is_signed(p7)) {
@@ -181,38 +262,9 @@ static enum scep_decode signed_layer(const uint8_t *der, size_t len, struct scep
         goto out;
     }
     si = sk_PKCS7_SIGNER_INFO_value(sis, 0);
-
-    s = attr_string(si, scep_nid_transaction_id, &type);
-    if (s == NULL || ASN1_STRING_length(s) <= 0 ||
-        (size_t)ASN1_STRING_length(s) > sizeof(req->tid)) {
-        WHY("missing or oversized transactionID");
+    if ((rc = read_attrs(si, req, why, whylen)) != SCEP_DECODE_OK)
         goto out;
-    }
-    req->tid_len = (size_t)ASN1_STRING_length(s);
-    memcpy(req->tid, ASN1_STRING_get0_data(s), req->tid_len);
-    req->tid_type = type;
-    printable_copy(req->tid, req->tid_len, req->tid_print, sizeof(req->tid_print));
-
-    s = attr_string(si, scep_nid_sender_nonce, NULL);
-    if (s == NULL || ASN1_STRING_length(s) <= 0 ||
-        (size_t)ASN1_STRING_length(s) > sizeof(req->sender_nonce)) {
-        WHY("missing or oversized senderNonce");
-        goto out;
-    }
-    req->sender_nonce_len = (size_t)ASN1_STRING_length(s);
-    memcpy(req->sender_nonce, ASN1_STRING_get0_data(s), req->sender_nonce_len);
-
-    s = attr_string(si, scep_nid_message_type, NULL);
-    if (s == NULL || ASN1_STRING_length(s) <= 0 || ASN1_STRING_length(s) >= (int)sizeof(num)) {
-        WHY("missing messageType");
-        goto out;
-    }
-    memcpy(num, ASN1_STRING_get0_data(s), (size_t)ASN1_STRING_length(s));
-    num[ASN1_STRING_length(s)] = '\0';
-    req->msg_type = atoi(num);
-
-    req->digest_nid = OBJ_obj2nid(si->digest_alg->algorithm);
-    req->sig_alg_nid = OBJ_obj2nid(si->digest_enc_alg->algorithm);
+    rc = SCEP_DECODE_MALFORMED;
 
     /* From here on a CertRep can be built: failures are SCEP FAILUREs. */
     req->signer = X509_find_by_issuer_and_serial(p7->d.sign->cert, si->issuer_and_serial->issuer,
@@ -233,9 +285,7 @@ static enum scep_decode signed_layer(const uint8_t *der, size_t len, struct scep
         WHY("digest %s not supported", OBJ_nid2sn(req->digest_nid));
         goto out;
     }
-    content = (p7->d.sign->contents && PKCS7_type_is_data(p7->d.sign->contents))
-                  ? p7->d.sign->contents->d.data
-                  : NULL;
+    content = signed_content(p7);
     if (content == NULL || content->length <= 0) {
         rc = SCEP_DECODE_BAD_CONTENT;
         WHY("SignedData has no content");
@@ -274,9 +324,9 @@ enum scep_decode scep_request_decode(const struct scep_ctx *ctx, const uint8_t *
     req->msg_type = SCEP_MSG_NONE;
     if (len > 0x7fffffff)
         len = 0x7fffffff;
-    if (scep_fast_signed(ctx, der, len, req, &cdata, &clen)) {
-        printable_copy(req->tid, req->tid_len, req->tid_print, sizeof(req->tid_print));
-    } else {
+    if (ctx->no_fast || !signed_layer_fast(ctx, der, len, req, &p7, &cdata, &clen)) {
+        scep_request_clear(req); /* what the fast attempt set, the OpenSSL path sets again */
+        req->msg_type = SCEP_MSG_NONE;
         rc = signed_layer(der, len, req, &p7, &cdata, &clen, why, whylen);
         if (rc != SCEP_DECODE_OK)
             goto out;
@@ -327,7 +377,7 @@ enum scep_decode scep_request_decode(const struct scep_ctx *ctx, const uint8_t *
         EVP_PKEY *pk;
         /* RSA requests in DER: checked without the decoder framework; the
          * rest, and every failure, through OpenSSL's parser. */
-        req->csr = scep_fast_csr(ctx, req->inner, req->inner_len);
+        req->csr = ctx->no_fast ? NULL : scep_fast_csr(ctx, req->inner, req->inner_len);
         if (req->csr == NULL) {
             p = req->inner;
             req->csr = d2i_X509_REQ(NULL, &p, (long)req->inner_len);

@@ -6,7 +6,9 @@
 #include "fast.h"
 #include "oids.h"
 
+#include <openssl/asn1t.h>
 #include <openssl/err.h>
+#include <openssl/pkcs7.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <openssl/rsa.h>
@@ -160,22 +162,6 @@ static EVP_PKEY *rsa_key(const struct der_tlv *alg_oid, const struct der_tlv *bi
     return k; /* owns r */
 }
 
-/* AlgorithmIdentifier of a digest -> NID and fetched digest. */
-static int digest_of(const struct scep_ctx *ctx, const struct der_tlv *algid, const EVP_MD **md)
-{
-    struct der_span s = der_inner(algid);
-    struct der_tlv oid;
-
-    if (der_read_tag(&s, 0x06, &oid) != 0)
-        return NID_undef;
-    if (IS(&oid, OID_SHA1)) { *md = ctx->algs.sha1; return NID_sha1; }
-    if (IS(&oid, OID_SHA256)) { *md = ctx->algs.sha256; return NID_sha256; }
-    if (IS(&oid, OID_SHA384)) { *md = ctx->algs.sha384; return NID_sha384; }
-    if (IS(&oid, OID_SHA512)) { *md = ctx->algs.sha512; return NID_sha512; }
-    if (IS(&oid, OID_SHA224)) { *md = ctx->algs.sha224; return NID_sha224; }
-    return NID_undef;
-}
-
 /* AlgorithmIdentifier of an RSA PKCS#1 v1.5 signature -> its NID and, for the
  * sha*WithRSAEncryption forms, the digest NID (NID_undef for rsaEncryption). */
 static int rsa_sig_alg(const struct der_tlv *algid, int *digest_nid)
@@ -213,208 +199,192 @@ static int rsa_check(EVP_PKEY *key, const EVP_MD *md, int md_nid, uint8_t tag,
     return ok;
 }
 
-/* The first value of the first attribute with this OID in a SET OF Attribute
- * (what PKCS7_get_signed_attribute() returns). */
-static int find_attr(struct der_span attrs, const uint8_t *oid, size_t olen, struct der_tlv *val)
+/* ---- SignedData: the certificates apart ------------------------------------ */
+
+/* A Certificate with OpenSSL's ASN.1 rules for every field (the X509_CINF
+ * template of crypto/x509/x_x509.c, field for field) except that the
+ * SubjectPublicKeyInfo stays an AlgorithmIdentifier and a BIT STRING: d2i_X509
+ * would decode the key through the decoder framework. */
+typedef struct {
+    X509_ALGOR *algor;
+    ASN1_BIT_STRING *public_key;
+} FAST_SPKI;
+ASN1_SEQUENCE(FAST_SPKI) = {
+    ASN1_SIMPLE(FAST_SPKI, algor, X509_ALGOR),
+    ASN1_SIMPLE(FAST_SPKI, public_key, ASN1_BIT_STRING)
+} static_ASN1_SEQUENCE_END(FAST_SPKI)
+
+typedef struct {
+    ASN1_INTEGER *version;
+    ASN1_INTEGER *serial;
+    X509_ALGOR *signature;
+    X509_NAME *issuer;
+    X509_VAL *validity;
+    X509_NAME *subject;
+    FAST_SPKI *key;
+    ASN1_BIT_STRING *issuer_uid;
+    ASN1_BIT_STRING *subject_uid;
+    STACK_OF(X509_EXTENSION) *extensions;
+} FAST_TBS;
+ASN1_SEQUENCE(FAST_TBS) = {
+    ASN1_EXP_OPT(FAST_TBS, version, ASN1_INTEGER, 0),
+    ASN1_SIMPLE(FAST_TBS, serial, ASN1_INTEGER),
+    ASN1_SIMPLE(FAST_TBS, signature, X509_ALGOR),
+    ASN1_SIMPLE(FAST_TBS, issuer, X509_NAME),
+    ASN1_SIMPLE(FAST_TBS, validity, X509_VAL),
+    ASN1_SIMPLE(FAST_TBS, subject, X509_NAME),
+    ASN1_SIMPLE(FAST_TBS, key, FAST_SPKI),
+    ASN1_IMP_OPT(FAST_TBS, issuer_uid, ASN1_BIT_STRING, 1),
+    ASN1_IMP_OPT(FAST_TBS, subject_uid, ASN1_BIT_STRING, 2),
+    ASN1_EXP_SEQUENCE_OF_OPT(FAST_TBS, extensions, X509_EXTENSION, 3)
+} static_ASN1_SEQUENCE_END(FAST_TBS)
+
+typedef struct {
+    FAST_TBS *tbs;
+    X509_ALGOR *sig_alg;
+    ASN1_BIT_STRING *signature;
+} FAST_CERT;
+ASN1_SEQUENCE(FAST_CERT) = {
+    ASN1_SIMPLE(FAST_CERT, tbs, FAST_TBS),
+    ASN1_SIMPLE(FAST_CERT, sig_alg, X509_ALGOR),
+    ASN1_SIMPLE(FAST_CERT, signature, ASN1_BIT_STRING)
+} static_ASN1_SEQUENCE_END(FAST_CERT)
+
+int scep_fast_split(const uint8_t *der, size_t len, struct util_buf *rest, const uint8_t **certs,
+                    size_t *certs_len)
 {
-    struct der_tlv a, o, set;
+    struct der_span s = {der, len}, ci, x, sd;
+    struct der_tlv t, oid, sdt, c;
+    const uint8_t *sd_start;
+    size_t before, inner, at;
 
-    while (attrs.len > 0) {
-        struct der_span s, v;
-        if (der_read_tag(&attrs, 0x30, &a) != 0)
-            return -1;
-        s = der_inner(&a);
-        if (der_read_tag(&s, 0x06, &o) != 0 || der_read_tag(&s, 0x31, &set) != 0)
-            return -1;
-        if (der_is(&o, oid, olen)) {
-            v = der_inner(&set);
-            return der_read(&v, val);
-        }
-    }
-    return -1;
-}
-
-/* A string-typed attribute value, as attr_string() in decode.c accepts. */
-static int string_value(const struct der_tlv *v)
-{
-    switch (v->tag) {
-    case V_ASN1_PRINTABLESTRING: case V_ASN1_UTF8STRING: case V_ASN1_IA5STRING:
-    case V_ASN1_OCTET_STRING: case V_ASN1_T61STRING: case V_ASN1_BMPSTRING:
-    case V_ASN1_VISIBLESTRING: case V_ASN1_UNIVERSALSTRING:
-        return 1;
-    }
-    return 0;
-}
-
-struct signed_view {
-    struct der_tlv content, digest_algs, certs, ias, digest_alg, attrs, sig_alg, sig;
-    int have_certs;
-};
-
-/* ContentInfo { signedData, [0] SignedData } with one SignerInfo, signed
- * attributes and an enveloped-data-sized primitive OCTET STRING content. */
-static int signed_view(const uint8_t *der, size_t len, struct signed_view *v)
-{
-    struct der_span s = {der, len}, ci, x, sd, eci, ec, sis, si;
-    struct der_tlv t, oid;
-
-    memset(v, 0, sizeof(*v));
     if (der_read_tag(&s, 0x30, &t) != 0)
         return -1;
     ci = der_inner(&t);
-    if (der_read_tag(&ci, 0x06, &oid) != 0 || !IS(&oid, OID_SIGNED_DATA) ||
-        der_read_tag(&ci, 0xa0, &t) != 0 || ci.len != 0)
+    if (der_read_tag(&ci, 0x06, &oid) != 0 || der_read_tag(&ci, 0xa0, &t) != 0 || ci.len != 0)
         return -1;
     x = der_inner(&t);
-    if (der_read_tag(&x, 0x30, &t) != 0 || x.len != 0)
+    if (der_read_tag(&x, 0x30, &sdt) != 0 || x.len != 0)
         return -1;
-    sd = der_inner(&t);
-    if (der_read_tag(&sd, 0x02, &t) != 0 || der_read_tag(&sd, 0x31, &v->digest_algs) != 0 ||
-        der_read_tag(&sd, 0x30, &t) != 0)
+    sd = der_inner(&sdt);
+    sd_start = sd.p;
+    /* version, digestAlgorithms, encapContentInfo, then [0] certificates */
+    if (der_read(&sd, &t) != 0 || der_read(&sd, &t) != 0 || der_read(&sd, &t) != 0 ||
+        der_read_tag(&sd, 0xa0, &c) != 0)
         return -1;
-    eci = der_inner(&t);
-    if (der_read_tag(&eci, 0x06, &oid) != 0 || !IS(&oid, OID_DATA) ||
-        der_read_tag(&eci, 0xa0, &t) != 0 || eci.len != 0)
+    before = (size_t)(c.tlv - sd_start);
+    inner = sdt.len - c.tlv_len;             /* SignedData contents without the certs */
+    util_buf_reset(rest);
+    util_buf_append(rest, oid.tlv, oid.tlv_len);
+    at = rest->len;
+    util_buf_append(rest, sd_start, before);
+    util_buf_append(rest, c.tlv + c.tlv_len, inner - before);
+    der_wrap(rest, at, 0x30);
+    der_wrap(rest, at, 0xa0);
+    der_wrap(rest, 0, 0x30);
+    if (rest->failed)
         return -1;
-    ec = der_inner(&t);
-    if (der_read_tag(&ec, 0x04, &v->content) != 0 || ec.len != 0 || v->content.len == 0)
-        return -1;
-    if (der_read(&sd, &t) != 0)
-        return -1;
-    if (t.tag == 0xa0) {
-        v->certs = t;
-        v->have_certs = 1;
-        if (der_read(&sd, &t) != 0)
-            return -1;
-    }
-    if (t.tag == 0xa1 && der_read(&sd, &t) != 0) /* CRLs: not used */
-        return -1;
-    if (t.tag != 0x31 || sd.len != 0)
-        return -1;
-    sis = der_inner(&t);
-    if (der_read_tag(&sis, 0x30, &t) != 0 || sis.len != 0) /* exactly one SignerInfo */
-        return -1;
-    si = der_inner(&t);
-    if (der_read_tag(&si, 0x02, &t) != 0 || der_read_tag(&si, 0x30, &v->ias) != 0 ||
-        der_read_tag(&si, 0x30, &v->digest_alg) != 0 || der_read_tag(&si, 0xa0, &v->attrs) != 0 ||
-        der_read_tag(&si, 0x30, &v->sig_alg) != 0 || der_read_tag(&si, 0x04, &v->sig) != 0)
-        return -1;
-    if (si.len != 0 && (der_read_tag(&si, 0xa1, &t) != 0 || si.len != 0)) /* unsignedAttrs */
-        return -1;
+    *certs = c.val;
+    *certs_len = c.len;
     return 0;
 }
 
-/* 1 if the SignerInfo's digest algorithm (its OID) is in the SignedData's list
- * (OpenSSL's verification cannot find the digest otherwise). */
-static int listed(const struct der_tlv *algs, const struct der_tlv *alg)
+int scep_ias_der(const X509_NAME *issuer, const ASN1_INTEGER *serial, uint8_t **der, size_t *len)
 {
-    struct der_span l = der_inner(algs), s, x;
-    struct der_tlv a, o, want;
+    PKCS7_ISSUER_AND_SERIAL *ias = PKCS7_ISSUER_AND_SERIAL_new();
+    unsigned char *out = NULL;
+    int l = -1;
 
-    s = der_inner(alg);
-    if (der_read_tag(&s, 0x06, &want) != 0)
-        return 0;
-    while (l.len > 0) {
-        if (der_read_tag(&l, 0x30, &a) != 0)
-            return 0;
-        x = der_inner(&a);
-        if (der_read_tag(&x, 0x06, &o) == 0 && der_is(&o, want.val, want.len))
-            return 1;
+    if (ias != NULL && X509_NAME_set(&ias->issuer, (X509_NAME *)issuer) == 1) {
+        ASN1_INTEGER_free(ias->serial);
+        ias->serial = ASN1_INTEGER_dup(serial);
+        if (ias->serial != NULL)
+            l = i2d_PKCS7_ISSUER_AND_SERIAL(ias, &out);
     }
+    PKCS7_ISSUER_AND_SERIAL_free(ias);
+    if (l <= 0) {
+        OPENSSL_free(out);
+        return -1;
+    }
+    *der = out;
+    *len = (size_t)l;
     return 0;
 }
 
-int scep_fast_signed(const struct scep_ctx *ctx, const uint8_t *der, size_t len,
-                     struct scep_request *req, const uint8_t **content, size_t *clen)
+int scep_fast_signer(const struct scep_ctx *ctx, const uint8_t *certs, size_t len,
+                     const X509_NAME *issuer, const ASN1_INTEGER *serial,
+                     struct scep_request *req)
 {
-    struct signed_view v;
-    struct cert_view cv;
-    struct der_span certs;
-    struct der_tlv cert, tid, nonce, mtype, mdig;
-    const EVP_MD *md = NULL;
+    struct der_span s = {certs, len};
+    struct der_tlv t, found = {0};
+    const unsigned char *p;
+    FAST_CERT *fc, *signer = NULL;
     EVP_PKEY *key = NULL;
-    uint8_t h[EVP_MAX_MD_SIZE], *cert_copy = NULL, *ias_copy = NULL;
-    unsigned int hl = 0;
-    int digest_nid, sig_nid, sig_digest_nid, found = 0, ok = 0;
-    char num[8];
+    RSA *r = NULL;
+    int ok = 0;
 
-    if (signed_view(der, len, &v) != 0 || !v.have_certs)
-        return 0;
-    {
-        struct der_span a = der_inner(&v.attrs);
-        if (find_attr(a, OID_TRANSACTION_ID, sizeof(OID_TRANSACTION_ID), &tid) != 0 ||
-            !string_value(&tid) || tid.len == 0 || tid.len > sizeof(req->tid) ||
-            find_attr(a, OID_SENDER_NONCE, sizeof(OID_SENDER_NONCE), &nonce) != 0 ||
-            !string_value(&nonce) || nonce.len == 0 || nonce.len > sizeof(req->sender_nonce) ||
-            find_attr(a, OID_MESSAGE_TYPE, sizeof(OID_MESSAGE_TYPE), &mtype) != 0 ||
-            !string_value(&mtype) || mtype.len == 0 || mtype.len >= sizeof(num) ||
-            find_attr(a, OID_MESSAGE_DIGEST, sizeof(OID_MESSAGE_DIGEST), &mdig) != 0 ||
-            mdig.tag != 0x04)
-            return 0;
+    /* Every certificate must parse, as d2i_PKCS7 requires; the signer is the
+     * first with the SignerInfo's issuer and serial (X509_find_by_issuer_and_serial). */
+    while (s.len > 0) {
+        if (der_read_tag(&s, 0x30, &t) != 0)
+            goto out;
+        p = t.tlv;
+        fc = (FAST_CERT *)ASN1_item_d2i(NULL, &p, (long)t.tlv_len, ASN1_ITEM_rptr(FAST_CERT));
+        if (fc == NULL || p != t.tlv + t.tlv_len) {
+            ASN1_item_free((ASN1_VALUE *)fc, ASN1_ITEM_rptr(FAST_CERT));
+            goto out;
+        }
+        if (signer == NULL && ASN1_INTEGER_cmp(fc->tbs->serial, serial) == 0 &&
+            X509_NAME_cmp(fc->tbs->issuer, issuer) == 0) {
+            signer = fc;
+            found = t;
+        } else {
+            ASN1_item_free((ASN1_VALUE *)fc, ASN1_ITEM_rptr(FAST_CERT));
+        }
     }
-    {
-        /* OpenSSL sets up every listed digest and fails on one it does not know */
-        struct der_span da = der_inner(&v.digest_algs);
-        struct der_tlv a;
-        const EVP_MD *unused;
-        while (da.len > 0)
-            if (der_read_tag(&da, 0x30, &a) != 0 || !alg_ok(&a) ||
-                digest_of(ctx, &a, &unused) == NID_undef)
-                return 0;
-    }
-    digest_nid = digest_of(ctx, &v.digest_alg, &md);
-    sig_nid = rsa_sig_alg(&v.sig_alg, &sig_digest_nid);
-    if (!alg_ok(&v.digest_alg) || !alg_ok(&v.sig_alg) || digest_nid == NID_undef || md == NULL ||
-        sig_nid == NID_undef || !listed(&v.digest_algs, &v.digest_alg))
-        return 0;
-    /* The signer: the certificate whose issuer and serial are the SignerInfo's. */
-    certs = der_inner(&v.certs);
-    while (!found && certs.len > 0) {
-        if (der_read_tag(&certs, 0x30, &cert) != 0 || cert_view(&cert, &cv) != 0)
-            return 0;
-        found = v.ias.len == cv.issuer.tlv_len + cv.serial.tlv_len &&
-                memcmp(v.ias.val, cv.issuer.tlv, cv.issuer.tlv_len) == 0 &&
-                memcmp(v.ias.val + cv.issuer.tlv_len, cv.serial.tlv, cv.serial.tlv_len) == 0;
-    }
-    if (!found || (key = rsa_key(&cv.key_alg, &cv.key_bits)) == NULL)
-        return 0;
-    /* messageDigest = H(content), and the signature over the attributes. */
-    if (EVP_Digest(v.content.val, v.content.len, h, &hl, md, NULL) != 1 || mdig.len != hl ||
-        memcmp(mdig.val, h, hl) != 0 ||
-        !rsa_check(key, md, digest_nid, 0x31, v.attrs.tlv, v.attrs.tlv_len, &v.sig))
+    if (signer == NULL || OBJ_obj2nid(signer->tbs->key->algor->algorithm) != NID_rsaEncryption)
         goto out;
-    cert_copy = OPENSSL_memdup(cert.tlv, cert.tlv_len);
-    ias_copy = OPENSSL_memdup(v.ias.tlv, v.ias.tlv_len);
-    if (cert_copy == NULL || ias_copy == NULL ||
-        EVP_Digest(cv.key_bits.val + 1, cv.key_bits.len - 1, req->signer_keyhash, NULL,
+    p = signer->tbs->key->public_key->data;
+    r = d2i_RSAPublicKey(NULL, &p, signer->tbs->key->public_key->length);
+    if (r == NULL || (key = EVP_PKEY_new()) == NULL || EVP_PKEY_assign_RSA(key, r) != 1)
+        goto out;
+    r = NULL; /* key owns it */
+    if ((req->signer_cert = OPENSSL_memdup(found.tlv, found.tlv_len)) == NULL ||
+        scep_ias_der(signer->tbs->issuer, signer->tbs->serial, &req->signer_ias,
+                     &req->signer_ias_len) != 0 ||
+        EVP_Digest(signer->tbs->key->public_key->data,
+                   (size_t)signer->tbs->key->public_key->length, req->signer_keyhash, NULL,
                    ctx->algs.sha1, NULL) != 1)
         goto out;
-
-    memcpy(req->tid, tid.val, tid.len);
-    req->tid_len = tid.len;
-    req->tid_type = tid.tag;
-    memcpy(req->sender_nonce, nonce.val, nonce.len);
-    req->sender_nonce_len = nonce.len;
-    memcpy(num, mtype.val, mtype.len);
-    num[mtype.len] = '\0';
-    req->msg_type = atoi(num);
-    req->digest_nid = digest_nid;
-    req->sig_alg_nid = sig_nid;
-    req->signer_cert = cert_copy;
-    req->signer_cert_len = cert.tlv_len;
-    req->signer_ias = ias_copy;
-    req->signer_ias_len = v.ias.tlv_len;
+    req->signer_cert_len = found.tlv_len;
     req->signer_key = key;
-    req->fast = 1;
-    cert_copy = ias_copy = NULL;
     key = NULL;
-    *content = v.content.val;
-    *clen = v.content.len;
     ok = 1;
 out:
-    OPENSSL_free(cert_copy);
-    OPENSSL_free(ias_copy);
+    RSA_free(r);
     EVP_PKEY_free(key);
+    ASN1_item_free((ASN1_VALUE *)signer, ASN1_ITEM_rptr(FAST_CERT));
+    ERR_clear_error();
+    return ok;
+}
+
+int scep_fast_verify(PKCS7 *p7, PKCS7_SIGNER_INFO *si, EVP_PKEY *key)
+{
+    X509 *x = X509_new();
+    BIO *p7bio = NULL;
+    char buf[4096];
+    int ok = 0;
+
+    /* An X509 that only carries the key (the legacy key is set without the
+     * encoder framework): PKCS7_signatureVerify() reads nothing else of it. */
+    if (x == NULL || X509_set_pubkey(x, key) != 1 || (p7bio = PKCS7_dataInit(p7, NULL)) == NULL)
+        goto out;
+    while (BIO_read(p7bio, buf, sizeof(buf)) > 0)
+        ;
+    ok = PKCS7_signatureVerify(p7bio, p7, si, x) > 0;
+out:
+    BIO_free_all(p7bio);
+    X509_free(x);
     ERR_clear_error();
     return ok;
 }

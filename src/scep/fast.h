@@ -19,12 +19,28 @@
 
 #include "ndesmock/scep.h"
 
-/* SignedData layer: on 1, req has msg_type, tid, sender nonce, digest and
- * signature algorithms, signer_cert, signer_key, signer_ias, signer_keyhash
- * and fast = 1; the signature has been verified; *content / *clen point at the
- * signed content (an EnvelopedData) inside der. On 0, req is untouched. */
-int scep_fast_signed(const struct scep_ctx *ctx, const uint8_t *der, size_t len,
-                     struct scep_request *req, const uint8_t **content, size_t *clen);
+#include <openssl/pkcs7.h>
+
+/* SignedData layer, in three steps for decode.c:
+ * scep_fast_split: a copy of a DER ContentInfo/SignedData without its
+ *   certificates field, into rest (d2i_PKCS7 then parses everything else with
+ *   OpenSSL's rules and no public key), and the certificates' contents.
+ *   Returns 0, or -1 for any other shape.
+ * scep_fast_signer: parses every certificate with d2i_X509's ASN.1 rules but
+ *   the key left encoded, finds the signer (issuer, serial) and, when its key
+ *   is RSA, sets req's signer_cert, signer_key (legacy key), signer_ias and
+ *   signer_keyhash. Returns 1, or 0 (caller falls back).
+ * scep_fast_verify: PKCS7_verify's signature check for one SignerInfo with
+ *   key (PKCS7_dataInit + PKCS7_signatureVerify). Returns 1 if it verifies. */
+int scep_fast_split(const uint8_t *der, size_t len, struct util_buf *rest, const uint8_t **certs,
+                    size_t *certs_len);
+int scep_fast_signer(const struct scep_ctx *ctx, const uint8_t *certs, size_t len,
+                     const X509_NAME *issuer, const ASN1_INTEGER *serial,
+                     struct scep_request *req);
+int scep_fast_verify(PKCS7 *p7, PKCS7_SIGNER_INFO *si, EVP_PKEY *key);
+
+/* DER IssuerAndSerialNumber (*der OPENSSL_malloc'd). Returns 0 or -1. */
+int scep_ias_der(const X509_NAME *issuer, const ASN1_INTEGER *serial, uint8_t **der, size_t *len);
 
 /* PKCS#10 layer: an X509_REQ whose self-signature has been verified, holding
  * the request's subject, attributes, signature and its RSA key as a legacy
