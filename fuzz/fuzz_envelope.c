@@ -16,6 +16,7 @@
  *                      GetCRL, CertRep, 0, 99).
  * Seeds: fuzz/run.sh extracts both layers from scepreq requests. */
 #include "fuzz_common.h"
+#include "fuzz_diff.h"
 
 #include <openssl/pkcs7.h>
 #include <openssl/rand.h>
@@ -140,6 +141,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     mlen = sign_content(types[data[0] & 7], content, (size_t)clen, &msg);
     if (mlen <= 0)
         goto out;
+    fz_differential(msg, (size_t)mlen);
     scep_pkioperation(&fz_ctx, msg, (size_t)mlen, &out);
     fz_check_certrep(&out);
     fz_after_issue(&out);

@@ -424,6 +424,19 @@ X509_REQ *scep_fast_csr(const struct scep_ctx *ctx, const uint8_t *der, size_t l
     case NID_sha512: md = ctx->algs.sha512; break;
     default: return NULL;
     }
+    {
+        /* the key's AlgorithmIdentifier under OpenSSL's rules (parameters included) */
+        struct der_span ks = der_inner(&spki);
+        struct der_tlv ka;
+        X509_ALGOR *xa_alg;
+        if (der_read_tag(&ks, 0x30, &ka) != 0)
+            return NULL;
+        p = ka.tlv;
+        xa_alg = d2i_X509_ALGOR(NULL, &p, (long)ka.tlv_len);
+        X509_ALGOR_free(xa_alg);
+        if (xa_alg == NULL)
+            return NULL;
+    }
     if (md == NULL || (key = rsa_key(&key_alg, &key_bits)) == NULL)
         return NULL;
     {
