@@ -142,7 +142,7 @@ struct key_spec {
 
 static const struct key_spec specs[] = {
     {"listen", K_HOSTPORT, O(listen), S(listen), 0, 0},
-    {"tls_listen", K_STR, O(tls_listen), S(tls_listen), 0, 0},
+    {"tls_listen", K_HOSTPORT, O(tls_listen), S(tls_listen), 1, 0}, /* min 1: "" = off */
     {"state_dir", K_STR, O(state_dir), S(state_dir), 0, 0},
     {"server", K_GROUP, 0, 0, 0, 0},
     {"server.threads", K_INT, O(threads), S(threads), 0, 64},
@@ -258,7 +258,8 @@ static int apply(struct config *cfg, const struct key_spec *k, config_setting_t 
         if (copy_str(s, file, k->path, val, sizeof(val) < k->size ? sizeof(val) : k->size, err,
                      errlen) != 0)
             return -1;
-        if (config_parse_hostport(val, host, sizeof(host), &port) != 0)
+        if (!(k->min == 1 && val[0] == '\0') &&
+            config_parse_hostport(val, host, sizeof(host), &port) != 0)
             FAIL("'%s' must be HOST:PORT or [V6]:PORT, not \"%s\"", k->path, val);
         memcpy(base + k->off, val, strlen(val) + 1);
         return 0;

@@ -859,6 +859,11 @@ static int parse_action(struct ctx *c, struct sc_rule *r, config_setting_t *g)
         if ((a->then == SC_ACT_IIS || a->then == SC_ACT_HTTPSYS || a->then == SC_ACT_PROXY) &&
             a->then_status == 0)
             a->then_status = a->then == SC_ACT_IIS ? 500 : a->then == SC_ACT_HTTPSYS ? 503 : 504;
+        if (a->then == SC_ACT_HTTPSYS && a->then_status != 400 && a->then_status != 414 &&
+            a->then_status != 503) {
+            add_err(c->errs, line_of(g), "then_status after httpsys must be 400, 414 or 503");
+            return -1;
+        }
         break;
     default:
         break;

@@ -40,6 +40,9 @@ t_scn_check_errors() {
     printf '@include "/etc/passwd"\n' >"$T/e.cfg"
     "$NDESMOCK_BIN" --check "$T/e.cfg" --state-dir "$SHARED_STATE" 2>"$T/e"; [ $? = 2 ] || fail "@include: exit"
     grep -q "@include is not allowed" "$T/e" || fail "@include: $(cat "$T/e")"
+    printf 'rules = ( { action = { type = "delay"; seconds = 1.0;\n  then = "httpsys"; then_status = 500; }; } );\n' >"$T/f.cfg"
+    "$NDESMOCK_BIN" --check "$T/f.cfg" --state-dir "$SHARED_STATE" 2>"$T/e"; [ $? = 2 ] || fail "then_status: exit"
+    grep -q "f.cfg:1: then_status after httpsys must be 400, 414 or 503" "$T/e" || fail "then_status: $(cat "$T/e")"
     "$NDESMOCK_BIN" --scenario no-such-scenario --listen 127.0.0.1:0 --state-dir "$SHARED_STATE" 2>"$T/e"; [ $? = 2 ] || fail "unknown scenario must exit 2"
 }
 

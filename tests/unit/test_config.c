@@ -280,6 +280,7 @@ Test(config, bad_enum_with_line)
                  "neither a known EKU name nor a dotted OID");
     expect_error("listen = \"localhost\";\n", 1, "HOST:PORT");
     expect_error("\nlisten = \"::1:80\";\n", 2, "HOST:PORT");
+    expect_error("\n\ntls_listen = \"127.0.0.1\";\n", 3, "'tls_listen' must be HOST:PORT");
 }
 
 Test(config, too_long_and_too_many)

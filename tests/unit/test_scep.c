@@ -430,6 +430,8 @@ Test(decode, ber_indefinite_lengths)
     cr_assert_eq(ber.data[ber.len - 1], 0x00);
     d = scep_request_decode(&env.ctx, ber.data, ber.len, &req, why, sizeof(why));
     cr_assert_eq(d, SCEP_DECODE_OK, "BER request: %s (%s)", scep_decode_str(d), why);
+    cr_assert_eq(req.fast, 0, "BER is left to OpenSSL's parser");
+    cr_assert_not_null(req.signer);
     cr_assert_str_eq(req.tid_print, TH_TID);
     cr_assert_arr_eq(req.sender_nonce, r.nonce, 16);
     cr_assert_str_eq(req.challenge, TH_CHALLENGE);
@@ -458,6 +460,95 @@ Test(decode, ber_request_enrolls)
     scep_outcome_clear(&out);
     util_buf_free(&der);
     util_buf_free(&ber);
+}
+
+/* ---- the DER fast path and the OpenSSL path agree -------------------------------- */
+
+static void same_decoding(const struct util_buf *b, const char *what)
+{
+    struct scep_request f, o;
+    char wf[200], wo[200];
+    enum scep_decode df, dof;
+
+    df = scep_request_decode(&env.ctx, b->data, b->len, &f, wf, sizeof(wf));
+    env.ctx.no_fast = 1;
+    dof = scep_request_decode(&env.ctx, b->data, b->len, &o, wo, sizeof(wo));
+    env.ctx.no_fast = 0;
+    cr_assert_eq(df, dof, "%s: fast %s (%s), OpenSSL %s (%s)", what, scep_decode_str(df), wf,
+                 scep_decode_str(dof), wo);
+    cr_assert_eq(o.fast, 0);
+    if (df == SCEP_DECODE_OK) {
+        cr_assert_eq(f.fast, 1, "%s: a DER RSA request takes the fast path", what);
+        cr_assert_eq(f.msg_type, o.msg_type);
+        cr_assert_eq(f.tid_len, o.tid_len);
+        cr_assert_arr_eq(f.tid, o.tid, f.tid_len);
+        cr_assert_eq(f.sender_nonce_len, o.sender_nonce_len);
+        cr_assert_arr_eq(f.sender_nonce, o.sender_nonce, f.sender_nonce_len);
+        cr_assert_eq(f.digest_nid, o.digest_nid);
+        cr_assert_eq(f.sig_alg_nid, o.sig_alg_nid);
+        cr_assert_eq(f.cipher_nid, o.cipher_nid);
+        cr_assert_arr_eq(f.signer_keyhash, o.signer_keyhash, 20);
+        cr_assert_eq(f.signer_ias_len, o.signer_ias_len);
+        cr_assert_arr_eq(f.signer_ias, o.signer_ias, f.signer_ias_len);
+        cr_assert_eq(EVP_PKEY_eq(f.signer_key, o.signer_key), 1);
+        cr_assert_eq(f.has_challenge, o.has_challenge);
+        cr_assert_str_eq(f.challenge, o.challenge);
+        cr_assert_eq(f.csr == NULL, o.csr == NULL);
+        if (f.csr) {
+            STACK_OF(X509_EXTENSION) *ef = X509_REQ_get_extensions(f.csr),
+                                     *eo = X509_REQ_get_extensions(o.csr);
+            cr_assert_eq(X509_NAME_cmp(X509_REQ_get_subject_name(f.csr),
+                                       X509_REQ_get_subject_name(o.csr)), 0);
+            cr_assert_eq(EVP_PKEY_eq(X509_REQ_get0_pubkey(f.csr), X509_REQ_get0_pubkey(o.csr)), 1);
+            cr_assert_eq(sk_X509_EXTENSION_num(ef), sk_X509_EXTENSION_num(eo));
+            sk_X509_EXTENSION_pop_free(ef, X509_EXTENSION_free);
+            sk_X509_EXTENSION_pop_free(eo, X509_EXTENSION_free);
+        }
+        cr_assert_eq(X509_cmp(scep_request_signer(&f), o.signer), 0);
+    }
+    scep_request_clear(&f);
+    scep_request_clear(&o);
+}
+
+Test(decode, fast_and_openssl_paths_agree)
+{
+    static const char *const ciphers[] = {"DES-CBC", "DES-EDE3-CBC", "AES-128-CBC", "AES-256-CBC"};
+    static const char *const mds[] = {"SHA1", "SHA256", "SHA512"};
+    struct th_req r;
+    struct util_buf b;
+    size_t i, j;
+
+    util_buf_init(&b);
+    for (i = 0; i < sizeof(ciphers) / sizeof(ciphers[0]); i++)
+        for (j = 0; j < sizeof(mds) / sizeof(mds[0]); j++) {
+            th_req_defaults(&r, &env);
+            r.cipher = ciphers[i];
+            r.md = mds[j];
+            r.san = j == 1 ? "DNS:device.example" : NULL;
+            r.challenge = j == 2 ? NULL : r.challenge;
+            util_buf_reset(&b);
+            th_build(&r, &b);
+            same_decoding(&b, ciphers[i]);
+        }
+    /* failures: tampered signature, another recipient, GetCertInitial-style content */
+    th_req_defaults(&r, &env);
+    util_buf_reset(&b);
+    th_build(&r, &b);
+    b.data[b.len - 5] ^= 0x40; /* inside the signature */
+    same_decoding(&b, "tampered signature");
+    th_req_defaults(&r, &env);
+    r.recipients[0] = env.pki.tls_cert;
+    util_buf_reset(&b);
+    th_build(&r, &b);
+    same_decoding(&b, "wrong recipient");
+    th_req_defaults(&r, &env);
+    r.msg_type = SCEP_MSG_GETCERT;
+    r.content = (const uint8_t *)"\x30\x03\x02\x01\x01";
+    r.content_len = 5;
+    util_buf_reset(&b);
+    th_build(&r, &b);
+    same_decoding(&b, "GetCert");
+    util_buf_free(&b);
 }
 
 /* ---- GET message decoding ------------------------------------------------------- */
