@@ -6,7 +6,7 @@ SCEPREQ=$1
 PKI=$2
 OUT=$3
 TMP=$OUT/tmp
-mkdir -p "$TMP" "$OUT"/{fuzz_pkioperation,fuzz_envelope,fuzz_get_message,fuzz_config,fuzz_scenario}
+mkdir -p "$TMP" "$OUT"/{fuzz_pkioperation,fuzz_envelope,fuzz_get_message,fuzz_config,fuzz_scenario,fuzz_admin}
 RA=$TMP/ra-enc.crt
 openssl x509 -in "$PKI/ra-enc.pem" -out "$RA"
 openssl pkey -in "$PKI/ra-enc.pem" -out "$TMP/ra-enc.key"
@@ -132,5 +132,56 @@ printf 'template: { eku = [ "clientAuth", "1.2.3" ]; key_usage = [ "digitalSigna
 printf 'pki: { key_bits = 1024; intermediate = true; host_name = "H"; };\nreply: { digest = "sha256"; };\n' >"$C/pki.cfg"
 printf 'unknown = 1;\n' >"$C/unknown.cfg"
 printf 'server: { threads = "x"; }\n' >"$C/wrongtype.cfg"
+# ---- fuzz_admin: requests as users of docs/admin-api.md send them --------------------
+# "METHOD URI\n[Authorization: VALUE\n]\nBODY", several per seed separated by "\n==\n".
+A=$OUT/fuzz_admin
+adm() { # NAME REQUEST...
+    local n=$1 first=1 r
+    shift
+    : >"$A/$n.txt"
+    for r in "$@"; do
+        [ $first = 1 ] || printf '\n==\n' >>"$A/$n.txt"
+        first=0
+        printf '%s' "$r" >>"$A/$n.txt"
+    done
+}
+NL=$'\n'
+adm healthz "GET /healthz$NL"
+adm scenario-get "GET /scenario$NL"
+adm scenarios "GET /scenarios$NL"
+adm put-name "PUT /scenario$NL$NL{\"name\": \"apppool-crash-503\"}" "GET /scenario$NL" "GET /metrics$NL"
+adm put-name-healthy "PUT /scenario$NL$NL{\"name\":\"healthy\"}"
+adm put-name-material "PUT /scenario$NL$NL{\"name\": \"policy-cert-expired-503\"}" "GET /scenario$NL"
+adm put-name-broken "PUT /scenario$NL$NL{\"name\": \"zz-broken\"}"
+adm put-name-bad "PUT /scenario$NL$NL{\"name\": \"../etc/passwd\"}" "PUT /scenario$NL$NL{\"name\": \"nope\"}"
+# a name the scenario loader would read as a path (ndesmock.cfg is in the directory fuzz/run.sh runs in)
+adm put-name-cfg "PUT /scenario$NL$NL{\"name\": \"ndesmock.cfg\"}"
+adm put-text "PUT /scenario$NL$NL{\"text\": \"summary = \\\"lab\\\";\\nrules = ( { name = \\\"caps\\\"; match = { operation = \\\"GetCACaps\\\"; }; action = { type = \\\"iis\\\"; status = 500; substatus = 0; win32 = 1346; }; } );\"}" "GET /scenario$NL"
+adm put-raw "PUT /scenario$NL${NL}summary = \"raw\";${NL}rules = ( { name = \"slow\"; match = { operation = \"PKIOperation\"; message_type = \"PKCSReq\"; }; action = { type = \"scep\"; pki_status = \"PENDING\"; approve_after_polls = 2; }; } );$NL"
+adm put-raw-material "PUT /scenario$NL${NL}summary = \"m\";${NL}material = { ra_enc_cert = \"state:pki/ra-enc.pem\"; policy_cert = \"state:pki/faulty/policy-expired.pem\"; };$NL"
+adm put-raw-outside "PUT /scenario$NL${NL}material = { ra_sign_cert = \"../../etc/passwd\"; };$NL"
+adm put-include "PUT /scenario$NL$NL{\"text\": \"@include \\\"/etc/passwd\\\"\"}"
+adm put-errors "PUT /scenario$NL${NL}summary = 3;${NL}bogus = 1;${NL}rules = ( { name = 5; } );$NL"
+adm put-dup "PUT /scenario$NL$NL{\"name\":\"a\",\"name\":\"b\"}" "PUT /scenario$NL$NL{\"name\": 5}" "PUT /scenario$NL$NL"
+f=$(ls "$ROOT"/scenarios/*.cfg 2>/dev/null | head -1)
+[ -n "$f" ] && { printf 'PUT /scenario\n\n'; cat "$f"; } >"$A/put-shipped-file.txt"
+adm requests "GET /requests$NL"
+adm requests-filters "GET /requests?operation=PKIOperation&message_type=PKCSReq&pki_status=PENDING&limit=1$NL" \
+    "GET /requests?transaction_id=AB%2FCD%2BEF%3D%3D&method=post&path=%2Fcertsrv%2Fmscep%2Fmscep.dll&status=200$NL" \
+    "GET /requests?status=0&limit=99999999999&operation=GetCACaps$NL"
+adm requests-raw "GET /requests/2/raw$NL" "GET /requests/1/raw$NL" "GET /requests/x/raw$NL" "GET /requests/18446744073709551617/raw$NL"
+adm requests-delete "DELETE /requests$NL" "GET /requests$NL"
+adm certs "GET /certs$NL" "GET /certs?offset=1&limit=2$NL" "GET /certs?offset=-5&limit=5000$NL"
+adm cert "GET /certs/0a1b2c$NL" "GET /certs/0A1B2D$NL" "GET /certs/zz$NL"
+adm pending "GET /pending$NL" "POST /pending/AB%2FCD%2BEF%3D%3D/approve$NL" "POST /pending/AB%2FCD%2BEF%3D%3D/approve$NL" \
+    "POST /pending/T2/reject$NL" "GET /pending/T2/reject$NL" "POST /pending/nope/approve$NL" "GET /pending$NL" \
+    "POST /pending/tid-%FF/reject$NL" "GET /pending$NL"
+adm challenges "POST /challenges$NL" "POST /challenges$NL" "POST /challenges$NL" "POST /challenges$NL" "GET /challenges$NL"
+adm reset "POST /challenges$NL" "POST /reset$NL" "GET /metrics$NL"
+adm metrics "GET /metrics$NL"
+adm token "GET /healthz${NL}Authorization: Bearer fuzz-token$NL" "GET /healthz${NL}Authorization: Bearer wrong$NL" \
+    "GET /scenario${NL}Authorization$NL" "PUT /scenario${NL}Authorization: Bearer fuzz-token$NL$NL{\"name\":\"healthy\"}"
+adm paths "GET /nope$NL" "GET /$NL" "GET //healthz/$NL" "GET /%68ealthz?x=1$NL" "GET /healthz%$NL" "GET /a/b/c/d/e/f/g$NL" \
+    "POST /healthz$NL" "DELETE /scenario$NL" "OPTIONS /healthz$NL"
 rm -rf "$TMP"
 ls "$OUT"/* | wc -l

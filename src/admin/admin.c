@@ -18,7 +18,6 @@
 #include <strings.h>
 #include <sys/socket.h>
 
-#define ADMIN_MAX_BODY (256 * 1024)
 #define MAX_SEGS 6
 
 struct admin {
@@ -29,48 +28,53 @@ struct admin {
 
 /* ---- replies ---- */
 
-static void send_json(struct evhttp_request *r, int status, json_t *body)
+/* Sets status, reason phrase and Content-Type; the body is appended by the caller. */
+static void set_reply(struct admin_reply *rep, int status, const char *content_type)
 {
-    struct evbuffer *b = evbuffer_new();
-    char *text = json_dumps(body, JSON_COMPACT);
-    const char *reason = status == 200 ? "OK" : status == 400 ? "Bad Request"
-                        : status == 401 ? "Unauthorized" : status == 404 ? "Not Found"
-                        : status == 405 ? "Method Not Allowed" : status == 409 ? "Conflict"
-                        : "Error";
+    rep->status = status;
+    rep->reason = status == 200 ? "OK" : status == 400 ? "Bad Request"
+                : status == 401 ? "Unauthorized" : status == 404 ? "Not Found"
+                : status == 405 ? "Method Not Allowed" : status == 409 ? "Conflict"
+                : "Error";
+    rep->content_type = content_type;
+}
 
-    evhttp_add_header(evhttp_request_get_output_headers(r), "Content-Type", "application/json");
-    if (b && text) {
-        evbuffer_add(b, text, strlen(text));
-        evbuffer_add(b, "\n", 1);
+/* Takes the reference to body (NULL allowed: an empty body, as before). */
+static void send_json(struct admin_reply *rep, int status, json_t *body)
+{
+    char *text = json_dumps(body, JSON_COMPACT);
+
+    set_reply(rep, status, "application/json");
+    util_buf_reset(&rep->body);
+    if (text) {
+        util_buf_append(&rep->body, text, strlen(text));
+        util_buf_append(&rep->body, "\n", 1);
     }
-    evhttp_send_reply(r, status, reason, b);
-    if (b)
-        evbuffer_free(b);
     free(text);
     json_decref(body);
 }
 
-static void send_error(struct evhttp_request *r, int status, const char *msg)
+static void send_error(struct admin_reply *rep, int status, const char *msg)
 {
-    send_json(r, status, json_pack("{s:s}", "error", msg));
+    send_json(rep, status, json_pack("{s:s}", "error", msg));
 }
 
 /* ---- helpers ---- */
 
-static char *body_text(struct evhttp_request *r, size_t *len)
+/* A NUL-terminated copy of the body (malloc'd, caller frees), or NULL when it
+ * is over the cap or could not be read (body NULL with len > 0). */
+static char *body_text(const uint8_t *body, size_t n)
 {
-    struct evbuffer *in = evhttp_request_get_input_buffer(r);
-    size_t n = evbuffer_get_length(in);
     char *t;
 
-    if (n > ADMIN_MAX_BODY)
+    if (n > ADMIN_MAX_BODY || (body == NULL && n > 0))
         return NULL;
     t = malloc(n + 1);
     if (t == NULL)
         return NULL;
-    evbuffer_copyout(in, t, n);
+    if (n)
+        memcpy(t, body, n);
     t[n] = '\0';
-    *len = n;
     return t;
 }
 
@@ -86,36 +90,102 @@ static const char *qparam(const char *query, const char *name, char *buf, size_t
     return buf;
 }
 
+/* Length of the valid UTF-8 sequence at s, or 0 (RFC 3629: no overlongs,
+ * no surrogates, nothing above U+10FFFF). */
+static size_t utf8_seq(const unsigned char *s)
+{
+    unsigned char c = s[0];
+    unsigned char lo = 0x80, hi = 0xBF;
+    size_t n, i;
+
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xC2 && c <= 0xDF)
+        n = 2;
+    else if (c >= 0xE0 && c <= 0xEF)
+        n = 3;
+    else if (c >= 0xF0 && c <= 0xF4)
+        n = 4;
+    else
+        return 0;
+    if (c == 0xE0)
+        lo = 0xA0;
+    else if (c == 0xED)
+        hi = 0x9F;
+    else if (c == 0xF0)
+        lo = 0x90;
+    else if (c == 0xF4)
+        hi = 0x8F;
+    for (i = 1; i < n; i++, lo = 0x80, hi = 0xBF)
+        if (s[i] < lo || s[i] > hi)
+            return 0; /* also stops at the terminating NUL */
+    return n;
+}
+
+/* A JSON string (new reference; NULL only when out of memory) from text that
+ * comes from files and clients (scenario summaries, user agents, subjects, IDs)
+ * and may not be UTF-8: jansson refuses it, and json_pack() would then fail and
+ * drop the whole reply. Each byte that does not start a valid sequence becomes
+ * U+FFFD; valid text is passed through unchanged. */
+static json_t *json_text(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    struct util_buf b;
+    json_t *j = json_string(s);
+
+    if (j)
+        return j;
+    util_buf_init(&b);
+    while (*p) {
+        size_t n = utf8_seq(p);
+        if (n) {
+            util_buf_append(&b, p, n);
+            p += n;
+        } else {
+            util_buf_append(&b, "\xEF\xBF\xBD", 3);
+            p++;
+        }
+    }
+    util_buf_append(&b, "", 1);
+    j = b.failed ? NULL : json_string((const char *)b.data);
+    util_buf_free(&b);
+    return j;
+}
+
 static json_t *str_or_null(const char *s)
 {
-    return s && *s ? json_string(s) : json_null();
+    return s && *s ? json_text(s) : json_null();
 }
 
 /* ---- /scenario, /scenarios ---- */
 
-static json_t *scenario_json(struct admin *a)
+static json_t *scenario_json(const struct admin_deps *d)
 {
-    struct scenario *sc = scenario_engine_acquire(a->d.engine);
-    json_t *o = json_pack("{s:s,s:s,s:s,s:i,s:b,s:I}", "name", sc->name, "summary", sc->summary,
-                          "source", sc->source, "rules", sc->nrules, "pool_stopped",
-                          scenario_pool_stopped(a->d.engine), "requests",
-                          (json_int_t)scenario_requests(a->d.engine));
+    struct scenario *sc = scenario_engine_acquire(d->engine);
+    json_t *o = json_pack("{s:o,s:o,s:o,s:i,s:b,s:I}", "name", json_text(sc->name), "summary",
+                          json_text(sc->summary), "source", json_text(sc->source), "rules",
+                          sc->nrules, "pool_stopped", scenario_pool_stopped(d->engine),
+                          "requests", (json_int_t)scenario_requests(d->engine));
     scenario_release(sc);
     return o;
 }
 
+/* A name as GET /scenarios lists it. Not "NAME.cfg": scenario_resolve() reads
+ * that as a path relative to the working directory (found with fuzz_admin:
+ * {"name": "ndesmock.cfg"} loaded ./ndesmock.cfg as a scenario). */
 static int valid_name(const char *n)
 {
     size_t l = strlen(n);
 
     return l > 0 && l <= 64 && n[0] != '.' &&
-           strspn(n, "abcdefghijklmnopqrstuvwxyz0123456789-_.") == l && !strstr(n, "..");
+           strspn(n, "abcdefghijklmnopqrstuvwxyz0123456789-_.") == l && !strstr(n, "..") &&
+           !(l > 4 && strcmp(n + l - 4, ".cfg") == 0);
 }
 
-static void put_scenario(struct admin *a, struct evhttp_request *r)
+static void put_scenario(const struct admin_deps *d, struct admin_reply *rep,
+                         const uint8_t *body, size_t body_len)
 {
-    size_t len = 0;
-    char *text = body_text(r, &len), path[1100];
+    char *text = body_text(body, body_len), path[1100];
     json_t *j = NULL, *errs;
     struct sc_errors e = {0};
     struct scenario *sc = NULL;
@@ -123,7 +193,7 @@ static void put_scenario(struct admin *a, struct evhttp_request *r)
     int i;
 
     if (text == NULL) {
-        send_error(r, 400, "body too large or unreadable");
+        send_error(rep, 400, "body too large or unreadable");
         return;
     }
     j = json_loads(text, JSON_REJECT_DUPLICATES, NULL);
@@ -131,11 +201,11 @@ static void put_scenario(struct admin *a, struct evhttp_request *r)
         name = json_string_value(json_object_get(j, "name"));
         /* only shipped scenarios: files inside the scenarios folder, by name */
         if (!valid_name(name)) {
-            send_error(r, 404, "not a shipped scenario name");
+            send_error(rep, 404, "not a shipped scenario name");
             goto out;
         }
-        if (scenario_resolve(name, a->d.scenarios_dir, path, sizeof(path)) != 0) {
-            send_error(r, 404, "unknown scenario");
+        if (scenario_resolve(name, d->scenarios_dir, path, sizeof(path)) != 0) {
+            send_error(rep, 404, "unknown scenario");
             goto out;
         }
         if (path[0] == '\0') {
@@ -143,11 +213,11 @@ static void put_scenario(struct admin *a, struct evhttp_request *r)
         } else {
             FILE *f = fopen(path, "r");
             if (f == NULL) {
-                send_error(r, 404, "unknown scenario");
+                send_error(rep, 404, "unknown scenario");
                 goto out;
             }
             fclose(f);
-            sc = scenario_load_file(path, a->d.scenarios_dir, a->d.state_dir, &e);
+            sc = scenario_load_file(path, d->scenarios_dir, d->state_dir, &e);
         }
     } else {
         const char *src = text;
@@ -156,19 +226,20 @@ static void put_scenario(struct admin *a, struct evhttp_request *r)
         path[0] = '\0';
         /* a scenario body from the API: @include refused, material only inside
          * the scenarios folder and the state directory */
-        sc = scenario_load_text(src, "request-body", a->d.scenarios_dir, a->d.state_dir, &e);
+        sc = scenario_load_text(src, "request-body", d->scenarios_dir, d->state_dir, &e);
     }
     if (sc == NULL) {
         errs = json_array();
         for (i = 0; i < e.n; i++)
-            json_array_append_new(errs, json_pack("{s:i,s:s}", "line", e.e[i].line, "message",
-                                                  e.e[i].message));
-        send_json(r, 400, json_pack("{s:o}", "errors", errs));
+            json_array_append_new(errs, json_pack("{s:i,s:o}", "line", e.e[i].line, "message",
+                                                  json_text(e.e[i].message)));
+        send_json(rep, 400, json_pack("{s:o}", "errors", errs));
         goto out;
     }
-    snprintf(a->d.slot->path, sizeof(a->d.slot->path), "%s", path);
-    send_json(r, 200, json_pack("{s:s,s:s}", "name", sc->name, "source", sc->source));
-    scenario_engine_switch(a->d.engine, sc); /* takes the reference */
+    snprintf(d->slot->path, sizeof(d->slot->path), "%s", path);
+    send_json(rep, 200, json_pack("{s:o,s:o}", "name", json_text(sc->name), "source",
+                                  json_text(sc->source)));
+    scenario_engine_switch(d->engine, sc); /* takes the reference */
 out:
     json_decref(j);
     free(text);
@@ -179,9 +250,9 @@ static int cmpstr(const void *x, const void *y)
     return strcmp(*(char *const *)x, *(char *const *)y);
 }
 
-static void list_scenarios(struct admin *a, struct evhttp_request *r)
+static void list_scenarios(const struct admin_deps *ad, struct admin_reply *rep)
 {
-    DIR *d = opendir(a->d.scenarios_dir);
+    DIR *d = opendir(ad->scenarios_dir);
     struct dirent *de;
     json_t *arr = json_array();
     char *names[512];
@@ -189,8 +260,9 @@ static void list_scenarios(struct admin *a, struct evhttp_request *r)
 
     while (d && (de = readdir(d)) != NULL && n < 512) {
         size_t l = strlen(de->d_name);
-        if (l > 4 && strcmp(de->d_name + l - 4, ".cfg") == 0)
-            names[n++] = strdup(de->d_name);
+        if (l > 4 && strcmp(de->d_name + l - 4, ".cfg") == 0 &&
+            (names[n] = strdup(de->d_name)) != NULL)
+            n++;
     }
     if (d)
         closedir(d);
@@ -199,20 +271,21 @@ static void list_scenarios(struct admin *a, struct evhttp_request *r)
         char path[1400];
         struct sc_errors e = {0};
         struct scenario *sc;
-        snprintf(path, sizeof(path), "%s/%s", a->d.scenarios_dir, names[i]);
-        sc = scenario_load_file(path, a->d.scenarios_dir, a->d.state_dir, &e);
+        snprintf(path, sizeof(path), "%s/%s", ad->scenarios_dir, names[i]);
+        sc = scenario_load_file(path, ad->scenarios_dir, ad->state_dir, &e);
         names[i][strlen(names[i]) - 4] = '\0';
         if (strcmp(names[i], "healthy") == 0)
             have_healthy = 1;
-        json_array_append_new(arr, json_pack("{s:s,s:s,s:b}", "name", names[i], "summary",
-                                             sc ? sc->summary : "", "valid", sc != NULL));
+        json_array_append_new(arr, json_pack("{s:o,s:o,s:b}", "name", json_text(names[i]),
+                                             "summary", json_text(sc ? sc->summary : ""), "valid",
+                                             sc != NULL));
         scenario_release(sc);
         free(names[i]);
     }
     if (!have_healthy)
         json_array_append_new(arr, json_pack("{s:s,s:s,s:b}", "name", "healthy", "summary",
                                              "built in", 1));
-    send_json(r, 200, json_pack("{s:i,s:o}", "count", (int)json_array_size(arr), "scenarios", arr));
+    send_json(rep, 200, json_pack("{s:i,s:o}", "count", (int)json_array_size(arr), "scenarios", arr));
 }
 
 /* ---- /requests ---- */
@@ -230,13 +303,13 @@ static json_t *entry_json(const struct journal_entry *e)
 
     json_object_set_new(o, "id", json_integer((json_int_t)e->id));
     json_object_set_new(o, "time", json_real(e->time));
-    json_object_set_new(o, "method", json_string(e->method));
-    json_object_set_new(o, "path", json_string(e->path));
-    json_object_set_new(o, "query", json_string(e->query));
+    json_object_set_new(o, "method", json_text(e->method));
+    json_object_set_new(o, "path", json_text(e->path));
+    json_object_set_new(o, "query", json_text(e->query));
     json_object_set_new(o, "operation", str_or_null(e->operation));
-    json_object_set_new(o, "client", json_string(e->peer));
+    json_object_set_new(o, "client", json_text(e->peer));
     json_object_set_new(o, "user_agent", str_or_null(e->user_agent));
-    json_object_set_new(o, "scenario", json_string(e->scenario));
+    json_object_set_new(o, "scenario", json_text(e->scenario));
     json_object_set_new(o, "rule", str_or_null(e->rule));
     json_object_set_new(o, "action", str_or_null(e->action));
     json_object_set_new(o, "status", e->status ? json_integer(e->status) : json_null());
@@ -255,7 +328,7 @@ static json_t *entry_json(const struct journal_entry *e)
         json_object_set_new(o, "sans", str_or_null(e->sans));
         json_object_set_new(o, "key_type", str_or_null(e->key_type));
         json_object_set_new(o, "key_bits", e->key_bits ? json_integer(e->key_bits) : json_null());
-        json_object_set_new(o, "challenge", e->has_challenge ? json_string(e->challenge)
+        json_object_set_new(o, "challenge", e->has_challenge ? json_text(e->challenge)
                                                              : json_null());
         json_object_set_new(o, "pki_status", e->pki_status >= 0
                                                  ? json_string(scep_pki_status_str(e->pki_status))
@@ -299,7 +372,7 @@ static void collect(const struct journal_entry *e, void *arg)
         json_array_append_new(f->arr, entry_json(e));
 }
 
-static void get_requests(struct admin *a, struct evhttp_request *r, const char *query)
+static void get_requests(const struct admin_deps *d, struct admin_reply *rep, const char *query)
 {
     char b1[160], b2[300], b3[16], b4[600], b5[32], b6[16], b7[16], b8[16];
     struct rfilter f;
@@ -317,7 +390,7 @@ static void get_requests(struct admin *a, struct evhttp_request *r, const char *
     f.status = st ? atoi(st) : 0;
     lim = qparam(query, "limit", b7, sizeof(b7));
     f.arr = json_array();
-    journal_each(a->d.journal, collect, &f);
+    journal_each(d->journal, collect, &f);
     arr = f.arr;
     if (lim && atoi(lim) > 0 && json_array_size(arr) > (size_t)atoi(lim)) {
         /* keep the newest */
@@ -325,35 +398,28 @@ static void get_requests(struct admin *a, struct evhttp_request *r, const char *
         while (drop--)
             json_array_remove(arr, 0);
     }
-    send_json(r, 200, json_pack("{s:i,s:o}", "count", (int)json_array_size(arr), "requests", arr));
+    send_json(rep, 200, json_pack("{s:i,s:o}", "count", (int)json_array_size(arr), "requests", arr));
 }
 
-static void get_raw(struct admin *a, struct evhttp_request *r, const char *idtext)
+static void get_raw(const struct admin_deps *d, struct admin_reply *rep, const char *idtext)
 {
     char *end;
     unsigned long long id = strtoull(idtext, &end, 10);
     uint8_t *raw;
     size_t len;
-    struct evbuffer *b;
 
-    if (*end || *idtext == '\0' || journal_raw(a->d.journal, id, &raw, &len) != 0) {
-        send_error(r, 404, "no such request");
+    if (*end || *idtext == '\0' || journal_raw(d->journal, id, &raw, &len) != 0) {
+        send_error(rep, 404, "no such request");
         return;
     }
-    b = evbuffer_new();
-    evhttp_add_header(evhttp_request_get_output_headers(r), "Content-Type",
-                      "application/octet-stream");
-    if (b)
-        evbuffer_add(b, raw, len);
-    evhttp_send_reply(r, 200, "OK", b);
-    if (b)
-        evbuffer_free(b);
+    set_reply(rep, 200, "application/octet-stream");
+    util_buf_append(&rep->body, raw, len);
     free(raw);
 }
 
 /* ---- /certs ---- */
 
-static void get_certs(struct admin *a, struct evhttp_request *r, const char *query)
+static void get_certs(const struct admin_deps *d, struct admin_reply *rep, const char *query)
 {
     char path[1100], line[2048], b1[16], b2[16];
     const char *o = qparam(query, "offset", b1, sizeof(b1)), *l = qparam(query, "limit", b2, sizeof(b2));
@@ -365,7 +431,7 @@ static void get_certs(struct admin *a, struct evhttp_request *r, const char *que
         offset = 0;
     if (limit <= 0 || limit > 1000)
         limit = 100;
-    snprintf(path, sizeof(path), "%s/index.txt", a->d.state_dir);
+    snprintf(path, sizeof(path), "%s/index.txt", d->state_dir);
     f = fopen(path, "r");
     while (f && fgets(line, sizeof(line), f)) {
         char *fld[6], *p = line;
@@ -380,241 +446,265 @@ static void get_certs(struct admin *a, struct evhttp_request *r, const char *que
         if (fld[5] == NULL)
             continue;
         if (n >= offset && n < offset + limit)
-            json_array_append_new(arr, json_pack("{s:s,s:s,s:s,s:s}", "serial", fld[3], "subject",
-                                                 fld[5], "not_after", fld[1], "status",
+            json_array_append_new(arr, json_pack("{s:o,s:o,s:o,s:s}", "serial", json_text(fld[3]),
+                                                 "subject", json_text(fld[5]), "not_after",
+                                                 json_text(fld[1]), "status",
                                                  fld[0][0] == 'V' ? "valid" : "revoked"));
         n++;
     }
     if (f)
         fclose(f);
-    send_json(r, 200, json_pack("{s:I,s:I,s:I,s:o}", "total", (json_int_t)n, "offset",
+    send_json(rep, 200, json_pack("{s:I,s:I,s:I,s:o}", "total", (json_int_t)n, "offset",
                                 (json_int_t)offset, "limit", (json_int_t)limit, "certs", arr));
 }
 
-static void get_cert(struct admin *a, struct evhttp_request *r, const char *serial)
+static void get_cert(const struct admin_deps *d, struct admin_reply *rep, const char *serial)
 {
     char path[1200], up[80];
     size_t i, l = strlen(serial);
     FILE *f;
-    struct evbuffer *b;
     char buf[8192];
     size_t n;
 
     if (l == 0 || l >= sizeof(up) || strspn(serial, "0123456789abcdefABCDEF") != l) {
-        send_error(r, 404, "no such certificate");
+        send_error(rep, 404, "no such certificate");
         return;
     }
     for (i = 0; i <= l; i++)
         up[i] = (char)((serial[i] >= 'a' && serial[i] <= 'f') ? serial[i] - 32 : serial[i]);
-    f = store_cert_path(a->d.certs_dir, up, path, sizeof(path)) == 0 ? fopen(path, "r") : NULL;
+    f = store_cert_path(d->certs_dir, up, path, sizeof(path)) == 0 ? fopen(path, "r") : NULL;
     if (f == NULL) {
-        send_error(r, 404, "no such certificate");
+        send_error(rep, 404, "no such certificate");
         return;
     }
-    b = evbuffer_new();
-    while (b && (n = fread(buf, 1, sizeof(buf), f)) > 0)
-        evbuffer_add(b, buf, n);
+    set_reply(rep, 200, "application/x-pem-file");
+    while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
+        util_buf_append(&rep->body, buf, n);
     fclose(f);
-    evhttp_add_header(evhttp_request_get_output_headers(r), "Content-Type", "application/x-pem-file");
-    evhttp_send_reply(r, 200, "OK", b);
-    if (b)
-        evbuffer_free(b);
 }
 
 /* ---- /pending ---- */
 
 static void pending_item(const struct scep_pending_info *i, void *arg)
 {
-    json_array_append_new(arg, json_pack("{s:s,s:s,s:f,s:i,s:s}", "transaction_id", i->tid,
-                                         "csr_subject", i->subject, "age_s", i->age_s, "polls",
-                                         i->polls, "state", i->state));
+    json_array_append_new(arg, json_pack("{s:o,s:o,s:f,s:i,s:s}", "transaction_id",
+                                         json_text(i->tid), "csr_subject", json_text(i->subject),
+                                         "age_s", i->age_s, "polls", i->polls, "state", i->state));
 }
 
 /* ---- /metrics ---- */
 
-static void get_metrics(struct admin *a, struct evhttp_request *r)
+static void get_metrics(const struct admin_deps *d, struct admin_reply *rep)
 {
     static const char *const ops[STAT_OPS] = {"GetCACaps", "GetCACert", "PKIOperation", "other"};
     static const char *const res[4] = {"SUCCESS", "FAILURE", "PENDING", "error"};
-    struct stats *s = a->d.stats;
-    struct scenario *sc = scenario_engine_acquire(a->d.engine);
-    struct util_buf b;
-    struct evbuffer *eb;
+    struct stats *s = d->stats;
+    struct scenario *sc = scenario_engine_acquire(d->engine);
+    struct util_buf *b = &rep->body;
     unsigned long cum = 0;
     int i, k;
 
-    util_buf_init(&b);
-    util_buf_appendf(&b, "# HELP ndesmock_requests_total Requests by SCEP operation and HTTP status (0 = no reply).\n"
+    set_reply(rep, 200, "text/plain; version=0.0.4");
+    util_buf_appendf(b, "# HELP ndesmock_requests_total Requests by SCEP operation and HTTP status (0 = no reply).\n"
                          "# TYPE ndesmock_requests_total counter\n");
     for (i = 0; i < STAT_OPS; i++)
         for (k = 0; k < STAT_CODES; k++) {
             unsigned long v = atomic_load(&s->requests[i][k]);
             if (v)
-                util_buf_appendf(&b, "ndesmock_requests_total{operation=\"%s\",status=\"%s%d\"} %lu\n",
+                util_buf_appendf(b, "ndesmock_requests_total{operation=\"%s\",status=\"%s%d\"} %lu\n",
                                  ops[i], stat_codes[k] == 999 ? "other:" : "",
                                  stat_codes[k] == 999 ? 0 : stat_codes[k], v);
         }
-    util_buf_appendf(&b, "# HELP ndesmock_enrollments_total PKIOperation results.\n"
+    util_buf_appendf(b, "# HELP ndesmock_enrollments_total PKIOperation results.\n"
                          "# TYPE ndesmock_enrollments_total counter\n");
     for (i = 0; i < 4; i++)
-        util_buf_appendf(&b, "ndesmock_enrollments_total{result=\"%s\"} %lu\n", res[i],
+        util_buf_appendf(b, "ndesmock_enrollments_total{result=\"%s\"} %lu\n", res[i],
                          (unsigned long)atomic_load(&s->enrollments[i]));
-    util_buf_appendf(&b, "# HELP ndesmock_request_duration_seconds Time to answer.\n"
+    util_buf_appendf(b, "# HELP ndesmock_request_duration_seconds Time to answer.\n"
                          "# TYPE ndesmock_request_duration_seconds histogram\n");
     for (i = 0; i < STAT_BUCKETS; i++) {
         cum += atomic_load(&s->latency[i]);
         if (i == STAT_BUCKETS - 1)
-            util_buf_appendf(&b, "ndesmock_request_duration_seconds_bucket{le=\"+Inf\"} %lu\n", cum);
+            util_buf_appendf(b, "ndesmock_request_duration_seconds_bucket{le=\"+Inf\"} %lu\n", cum);
         else
-            util_buf_appendf(&b, "ndesmock_request_duration_seconds_bucket{le=\"%g\"} %lu\n",
+            util_buf_appendf(b, "ndesmock_request_duration_seconds_bucket{le=\"%g\"} %lu\n",
                              stat_buckets[i], cum);
     }
-    util_buf_appendf(&b, "ndesmock_request_duration_seconds_sum %.6f\n",
+    util_buf_appendf(b, "ndesmock_request_duration_seconds_sum %.6f\n",
                      (double)atomic_load(&s->latency_sum_us) / 1e6);
-    util_buf_appendf(&b, "ndesmock_request_duration_seconds_count %lu\n",
+    util_buf_appendf(b, "ndesmock_request_duration_seconds_count %lu\n",
                      (unsigned long)atomic_load(&s->latency_count));
-    util_buf_appendf(&b, "# HELP ndesmock_scenario_info The active scenario.\n"
+    util_buf_appendf(b, "# HELP ndesmock_scenario_info The active scenario.\n"
                          "# TYPE ndesmock_scenario_info gauge\n"
                          "ndesmock_scenario_info{name=\"%s\"} 1\n"
                          "# HELP ndesmock_app_pool_stopped 1 while rapid-fail protection has stopped the pool.\n"
                          "# TYPE ndesmock_app_pool_stopped gauge\n"
                          "ndesmock_app_pool_stopped %d\n",
-                     sc->name, scenario_pool_stopped(a->d.engine));
+                     sc->name, scenario_pool_stopped(d->engine));
     scenario_release(sc);
-    eb = evbuffer_new();
-    if (eb)
-        evbuffer_add(eb, b.data, b.len);
-    evhttp_add_header(evhttp_request_get_output_headers(r), "Content-Type",
-                      "text/plain; version=0.0.4");
-    evhttp_send_reply(r, 200, "OK", eb);
-    if (eb)
-        evbuffer_free(eb);
-    util_buf_free(&b);
 }
 
 /* ---- dispatch ---- */
 
-static int authorized(struct admin *a, struct evhttp_request *r)
+static int authorized(const struct admin_deps *d, const char *h)
 {
-    const char *tok = a->d.cfg->admin_token, *h;
+    const char *tok = d->cfg->admin_token;
     size_t l;
 
     if (tok[0] == '\0')
         return 1;
-    h = evhttp_find_header(evhttp_request_get_input_headers(r), "Authorization");
     l = strlen(tok);
     /* constant time in the token's length */
     return h && strncmp(h, "Bearer ", 7) == 0 && strlen(h + 7) == l &&
            CRYPTO_memcmp(h + 7, tok, l) == 0;
 }
 
-static void on_admin(struct evhttp_request *r, void *arg)
+int admin_handle(const struct admin_deps *d, const char *method, const char *uri,
+                 const char *authorization, const uint8_t *body, size_t body_len,
+                 struct admin_reply *rep)
 {
-    struct admin *a = arg;
-    const char *uri = evhttp_request_get_uri(r), *q = strchr(uri, '?');
+    const char *q = strchr(uri, '?');
     const char *query = q ? q + 1 : "";
     size_t plen = q ? (size_t)(q - uri) : strlen(uri);
-    char raw[1024], *seg[MAX_SEGS], dec[MAX_SEGS][512], *p;
+    char raw[1024], *seg[MAX_SEGS], dec[MAX_SEGS][512], *p, *save = NULL;
     int nseg = 0;
-    enum evhttp_cmd_type m = evhttp_request_get_command(r);
 
-    if (!authorized(a, r)) {
-        send_error(r, 401, "unauthorized");
-        return;
+    memset(rep, 0, sizeof(*rep));
+    util_buf_init(&rep->body);
+    if (!authorized(d, authorization)) {
+        send_error(rep, 401, "unauthorized");
+        goto out;
     }
     if (plen >= sizeof(raw)) {
-        send_error(r, 404, "not found");
-        return;
+        send_error(rep, 404, "not found");
+        goto out;
     }
     memcpy(raw, uri, plen);
     raw[plen] = '\0';
     /* split first, then percent-decode each segment: IDs may hold '/', '+', '=' */
-    for (p = strtok(raw, "/"); p && nseg < MAX_SEGS; p = strtok(NULL, "/")) {
+    for (p = strtok_r(raw, "/", &save); p && nseg < MAX_SEGS; p = strtok_r(NULL, "/", &save)) {
         if (util_percent_decode(p, strlen(p), dec[nseg], sizeof(dec[nseg])) < 0) {
-            send_error(r, 404, "not found");
-            return;
+            send_error(rep, 404, "not found");
+            goto out;
         }
         seg[nseg] = dec[nseg];
         nseg++;
     }
     if (p) {
-        send_error(r, 404, "not found");
-        return;
+        send_error(rep, 404, "not found");
+        goto out;
     }
 #define IS(i, s) (nseg > (i) && strcmp(seg[i], s) == 0)
+#define IS_METHOD(x) (strcmp(method, x) == 0)
 #define METHOD(x)                                                                                  \
     do {                                                                                           \
-        if (m != (x)) {                                                                            \
-            send_error(r, 405, "method not allowed");                                              \
-            return;                                                                                \
+        if (!IS_METHOD(x)) {                                                                       \
+            send_error(rep, 405, "method not allowed");                                            \
+            goto out;                                                                              \
         }                                                                                          \
     } while (0)
     if (nseg == 1 && IS(0, "healthz")) {
-        METHOD(EVHTTP_REQ_GET);
-        send_json(r, 200, json_pack("{s:s}", "status", "ok"));
+        METHOD("GET");
+        send_json(rep, 200, json_pack("{s:s}", "status", "ok"));
     } else if (nseg == 1 && IS(0, "scenario")) {
-        if (m == EVHTTP_REQ_GET)
-            send_json(r, 200, scenario_json(a));
-        else if (m == EVHTTP_REQ_PUT)
-            put_scenario(a, r);
+        if (IS_METHOD("GET"))
+            send_json(rep, 200, scenario_json(d));
+        else if (IS_METHOD("PUT"))
+            put_scenario(d, rep, body, body_len);
         else
-            send_error(r, 405, "method not allowed");
+            send_error(rep, 405, "method not allowed");
     } else if (nseg == 1 && IS(0, "scenarios")) {
-        METHOD(EVHTTP_REQ_GET);
-        list_scenarios(a, r);
+        METHOD("GET");
+        list_scenarios(d, rep);
     } else if (nseg == 1 && IS(0, "requests")) {
-        if (m == EVHTTP_REQ_GET)
-            get_requests(a, r, query);
-        else if (m == EVHTTP_REQ_DELETE) {
-            journal_clear(a->d.journal);
-            send_json(r, 200, json_pack("{s:i}", "count", 0));
+        if (IS_METHOD("GET"))
+            get_requests(d, rep, query);
+        else if (IS_METHOD("DELETE")) {
+            journal_clear(d->journal);
+            send_json(rep, 200, json_pack("{s:i}", "count", 0));
         } else
-            send_error(r, 405, "method not allowed");
+            send_error(rep, 405, "method not allowed");
     } else if (nseg == 3 && IS(0, "requests") && IS(2, "raw")) {
-        METHOD(EVHTTP_REQ_GET);
-        get_raw(a, r, seg[1]);
+        METHOD("GET");
+        get_raw(d, rep, seg[1]);
     } else if (nseg == 1 && IS(0, "certs")) {
-        METHOD(EVHTTP_REQ_GET);
-        get_certs(a, r, query);
+        METHOD("GET");
+        get_certs(d, rep, query);
     } else if (nseg == 2 && IS(0, "certs")) {
-        METHOD(EVHTTP_REQ_GET);
-        get_cert(a, r, seg[1]);
+        METHOD("GET");
+        get_cert(d, rep, seg[1]);
     } else if (nseg == 1 && IS(0, "pending")) {
-        json_t *arr = json_array();
-        METHOD(EVHTTP_REQ_GET);
-        scep_pending_each(a->d.pending, pending_item, arr);
-        send_json(r, 200, json_pack("{s:i,s:o}", "count", (int)json_array_size(arr), "pending", arr));
+        json_t *arr;
+        METHOD("GET");
+        arr = json_array();
+        scep_pending_each(d->pending, pending_item, arr);
+        send_json(rep, 200, json_pack("{s:i,s:o}", "count", (int)json_array_size(arr), "pending", arr));
     } else if (nseg == 3 && IS(0, "pending") && (IS(2, "approve") || IS(2, "reject"))) {
         int approve = IS(2, "approve");
-        METHOD(EVHTTP_REQ_POST);
-        if (scep_pending_decide(a->d.pending, seg[1], approve) != 0)
-            send_error(r, 404, "no pending request with that transaction_id");
+        METHOD("POST");
+        if (scep_pending_decide(d->pending, seg[1], approve) != 0)
+            send_error(rep, 404, "no pending request with that transaction_id");
         else
-            send_json(r, 200, json_pack("{s:s,s:s}", "transaction_id", seg[1], "state",
-                                        approve ? "approved" : "rejected"));
+            send_json(rep, 200, json_pack("{s:o,s:s}", "transaction_id", json_text(seg[1]),
+                                          "state", approve ? "approved" : "rejected"));
     } else if (nseg == 1 && IS(0, "challenges")) {
         char pw[160];
-        METHOD(EVHTTP_REQ_POST);
-        if (otp_mint(a->d.otp, pw, sizeof(pw)) != 0)
-            send_error(r, 409, "the password cache is full");
+        METHOD("POST");
+        if (otp_mint(d->otp, pw, sizeof(pw)) != 0)
+            send_error(rep, 409, "the password cache is full");
         else
-            send_json(r, 200, json_pack("{s:s,s:f}", "password", pw, "expires_in",
-                                        otp_validity(a->d.otp)));
+            send_json(rep, 200, json_pack("{s:s,s:f}", "password", pw, "expires_in",
+                                          otp_validity(d->otp)));
     } else if (nseg == 1 && IS(0, "reset")) {
-        METHOD(EVHTTP_REQ_POST);
+        METHOD("POST");
         /* as iisreset: rapid-fail state, password cache, counters */
-        scenario_engine_reset(a->d.engine);
-        otp_clear(a->d.otp);
-        stats_reset(a->d.stats);
-        send_json(r, 200, json_pack("{s:s}", "status", "reset"));
+        scenario_engine_reset(d->engine);
+        otp_clear(d->otp);
+        stats_reset(d->stats);
+        send_json(rep, 200, json_pack("{s:s}", "status", "reset"));
     } else if (nseg == 1 && IS(0, "metrics")) {
-        METHOD(EVHTTP_REQ_GET);
-        get_metrics(a, r);
+        METHOD("GET");
+        get_metrics(d, rep);
     } else {
-        send_error(r, 404, "not found");
+        send_error(rep, 404, "not found");
     }
 #undef IS
+#undef IS_METHOD
 #undef METHOD
+out:
+    return rep->status;
+}
+
+/* The evhttp adapter: the request's method, URI, Authorization header and
+ * body go to admin_handle(), its reply goes back with one Content-Type header
+ * (libevent adds Date and Content-Length). */
+static void on_admin(struct evhttp_request *r, void *arg)
+{
+    struct admin *a = arg;
+    struct evbuffer *in = evhttp_request_get_input_buffer(r), *out = evbuffer_new();
+    size_t n = evbuffer_get_length(in);
+    /* contiguous body (NULL when empty or when pulling it up failed) */
+    const uint8_t *body = n ? evbuffer_pullup(in, -1) : NULL;
+    const char *method;
+    struct admin_reply rep;
+
+    switch (evhttp_request_get_command(r)) {
+    case EVHTTP_REQ_GET: method = "GET"; break;
+    case EVHTTP_REQ_POST: method = "POST"; break;
+    case EVHTTP_REQ_PUT: method = "PUT"; break;
+    case EVHTTP_REQ_DELETE: method = "DELETE"; break;
+    default: method = "OTHER"; break; /* not delivered: evhttp_set_allowed_methods */
+    }
+    admin_handle(&a->d, method, evhttp_request_get_uri(r),
+                 evhttp_find_header(evhttp_request_get_input_headers(r), "Authorization"), body,
+                 n, &rep);
+    evhttp_add_header(evhttp_request_get_output_headers(r), "Content-Type", rep.content_type);
+    if (out && rep.body.len)
+        evbuffer_add(out, rep.body.data, rep.body.len);
+    evhttp_send_reply(r, rep.status, rep.reason, out);
+    if (out)
+        evbuffer_free(out);
+    util_buf_free(&rep.body);
 }
 
 struct admin *admin_new(struct event_base *base, const struct admin_deps *deps,

@@ -287,7 +287,7 @@ static int apply(struct config *cfg, const struct key_spec *k, config_setting_t 
             FAIL("'%s' must be a number", k->path);
         if (v < k->min || v > k->max)
             FAIL("'%s' = %g is out of range [%g, %g]", k->path, v, k->min, k->max);
-        *(double *)(base + k->off) = v;
+        memcpy(base + k->off, &v, sizeof(v)); /* the field is a double (table above) */
         return 0;
     }
     case K_BOOL:
