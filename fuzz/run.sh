@@ -51,9 +51,9 @@ echo "== building the instrumented library in $FB/obj"
 CFLAGS="$FUZZ_CFLAGS" make --no-print-directory -j"$JOBS" BUILD="$FB/obj" CC="$CLANG" \
     SANITIZE=address,undefined "$FB/obj/libndesmock.a" >"$FB/logs/build.log" 2>&1 ||
     { tail -30 "$FB/logs/build.log"; die "library build failed"; }
-# scepreq (seed maker): a plain build of its own.
-make --no-print-directory -j"$JOBS" BUILD="$FB/tools" "$FB/tools/scepreq" >>"$FB/logs/build.log" 2>&1 ||
-    { tail -30 "$FB/logs/build.log"; die "scepreq build failed"; }
+# scepreq (seed maker) and ndesmock (for the real clients' seeds): a plain build of their own.
+make --no-print-directory -j"$JOBS" BUILD="$FB/tools" "$FB/tools/scepreq" "$FB/tools/ndesmock" >>"$FB/logs/build.log" 2>&1 ||
+    { tail -30 "$FB/logs/build.log"; die "scepreq/ndesmock build failed"; }
 # Parsers that not every revision has.
 TDEFS=""
 if grep -q 'scep_peek_message_type(.*int \*' include/ndesmock/scep.h 2>/dev/null; then
@@ -88,13 +88,13 @@ if [ ! -f "$FB/state/pki/ra-enc.pem" ]; then
 fi
 PKI=$FB/state/pki
 # Seeds are remade when the PKI or the seed script changes.
-FP=$( (openssl x509 -in "$PKI/ra-enc.pem" -noout -fingerprint -sha256; cat fuzz/seeds.sh) | sha256sum | cut -c1-64)
+FP=$( (openssl x509 -in "$PKI/ra-enc.pem" -noout -fingerprint -sha256; cat fuzz/seeds.sh fuzz/record-clients.sh) | sha256sum | cut -c1-64)
 SEEDS=$FB/seeds
 if [ "$(cat "$SEEDS/.pki" 2>/dev/null)" != "$FP" ]; then
     echo "== making seeds in $SEEDS"
     rm -rf "$SEEDS"
     mkdir -p "$SEEDS"/{fuzz_pkioperation,fuzz_envelope,fuzz_get_message,fuzz_config,fuzz_scenario,fuzz_admin} "$SEEDS/tmp"
-    bash fuzz/seeds.sh "$FB/tools/scepreq" "$PKI" "$SEEDS" >"$FB/logs/seeds.log" 2>&1 ||
+    bash fuzz/seeds.sh "$FB/tools/scepreq" "$PKI" "$SEEDS" "$(cd "$FB/tools" && pwd)/ndesmock" >"$FB/logs/seeds.log" 2>&1 ||
         { tail -20 "$FB/logs/seeds.log"; die "cannot make seeds"; }
     echo "$FP" >"$SEEDS/.pki"
 fi

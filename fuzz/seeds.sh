@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# fuzz/seeds.sh SCEPREQ PKIDIR OUTDIR - seed corpora for the fuzz targets,
-# made with scepreq against the lab PKI in PKIDIR (called by fuzz/run.sh).
+# fuzz/seeds.sh SCEPREQ PKIDIR OUTDIR [NDESMOCK_BIN] - seed corpora for the fuzz
+# targets, made with scepreq against the lab PKI in PKIDIR (called by fuzz/run.sh).
+# With NDESMOCK_BIN, the real clients of the integration tests also enroll
+# against it and what they sent becomes seeds (fuzz/record-clients.sh).
 set -eu
 SCEPREQ=$1
 PKI=$2
 OUT=$3
+NDESMOCK=${4:-}
 TMP=$OUT/tmp
 mkdir -p "$TMP" "$OUT"/{fuzz_pkioperation,fuzz_envelope,fuzz_get_message,fuzz_config,fuzz_scenario,fuzz_admin}
 RA=$TMP/ra-enc.crt
@@ -38,6 +41,12 @@ openssl req -x509 -newkey rsa:2048 -nodes -keyout "$TMP/other.key" -out "$TMP/ot
     -subj /CN=other -days 2 2>/dev/null
 "$SCEPREQ" make --ra "$TMP/other.crt" --out "$P/wrong-recipient.der" "${K[@]}" --challenge secret
 
+# ---- what real clients sent (micromdm, strongSwan, certmonger) ------------------
+if [ -n "$NDESMOCK" ]; then
+    bash "$(dirname "$0")/record-clients.sh" "$NDESMOCK" "$PKI" "$P" ||
+        echo "seeds: no real-client seeds (record-clients.sh failed)" >&2
+fi
+
 # ---- hand-made, malformed ------------------------------------------------------
 hex() { printf '%b' "$(echo "$1" | sed 's/\(..\)/\\x\1/g')" >"$2"; }
 hex 3000 "$P/empty-seq.der"
@@ -67,7 +76,7 @@ base64 -w76 "$P/pkcsreq-aes128-sha256.der" | sed 's/$/\r/' >"$P/get-base64-crlf.
 # (0 des, 1 des3, 2 aes128, 3 aes192, 4 aes256).
 E=$OUT/fuzz_envelope
 n=0
-for f in "$P"/pkcsreq-*.der "$P"/renewalreq.der "$P"/type-2*.der "$P"/two-recipients.der "$P"/wrong-recipient.der; do
+for f in "$P"/pkcsreq-*.der "$P"/real-*.der "$P"/renewalreq.der "$P"/type-2*.der "$P"/two-recipients.der "$P"/wrong-recipient.der; do
     b=$(basename "$f" .der)
     case $b in *tampered*) continue ;; esac
     openssl cms -verify -noverify -inform DER -in "$f" -binary -out "$TMP/$b.env" 2>/dev/null || continue
