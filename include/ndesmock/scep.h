@@ -87,6 +87,7 @@ struct scep_request {
     uint8_t *signer_ias;          /* DER IssuerAndSerialNumber, for the reply's RecipientInfo */
     size_t signer_ias_len;
     uint8_t signer_keyhash[20];   /* SHA-1 of the subjectPublicKey bits (replay check) */
+    int signer_issuer_is_ca;      /* fast path: the signer's issuer name is our CA's */
     int fast;                     /* 1 when the DER fast path decoded the SignedData */
     X509_REQ *csr;                /* PKCSReq / RenewalReq */
     char challenge[256];          /* challengePassword as sent */

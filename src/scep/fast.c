@@ -18,11 +18,6 @@
 
 #define IS(t, oid) der_is((t), (oid), sizeof(oid))
 
-/* The fields of a Certificate this module needs (TLVs point into its DER). */
-struct cert_view {
-    struct der_tlv issuer, serial, subject, key_alg, key_bits;
-};
-
 /* SubjectPublicKeyInfo: algorithm OID and the BIT STRING (no unused bits). */
 static int spki_view(const struct der_tlv *spki, struct der_tlv *alg_oid, struct der_tlv *bits)
 {
@@ -35,112 +30,6 @@ static int spki_view(const struct der_tlv *spki, struct der_tlv *alg_oid, struct
     if (der_read_tag(&a, 0x06, alg_oid) != 0 || bits->len < 2 || bits->val[0] != 0)
         return -1;
     return 0;
-}
-
-/* AlgorithmIdentifier: SEQUENCE { OID, optional parameters }. */
-static int alg_ok(const struct der_tlv *alg)
-{
-    struct der_span s = der_inner(alg);
-    struct der_tlv t;
-
-    return alg->tag == 0x30 && der_read_tag(&s, 0x06, &t) == 0 && t.len > 0 &&
-           (s.len == 0 || (der_read(&s, &t) == 0 && s.len == 0));
-}
-
-/* Name: SEQUENCE OF SET OF SEQUENCE { OID, string }. */
-static int name_ok(const struct der_tlv *name)
-{
-    struct der_span s = der_inner(name), rdn, atv;
-    struct der_tlv set, seq, t;
-
-    while (s.len > 0) {
-        if (der_read_tag(&s, 0x31, &set) != 0 || set.len == 0)
-            return 0;
-        rdn = der_inner(&set);
-        while (rdn.len > 0) {
-            if (der_read_tag(&rdn, 0x30, &seq) != 0)
-                return 0;
-            atv = der_inner(&seq);
-            if (der_read_tag(&atv, 0x06, &t) != 0 || t.len == 0 || der_read(&atv, &t) != 0 ||
-                (t.tag & 0x20) || atv.len != 0) /* a primitive value */
-                return 0;
-        }
-    }
-    return 1;
-}
-
-/* Validity: two UTCTime / GeneralizedTime values of plausible length. */
-static int validity_ok(const struct der_tlv *val)
-{
-    struct der_span s = der_inner(val);
-    struct der_tlv t;
-    int i;
-
-    for (i = 0; i < 2; i++)
-        if (der_read(&s, &t) != 0 || !((t.tag == 0x17 && t.len == 13) ||
-                                       (t.tag == 0x18 && t.len == 15)) ||
-            t.val[t.len - 1] != 'Z')
-            return 0;
-    return s.len == 0;
-}
-
-/* Extensions: [3] { SEQUENCE OF SEQUENCE { OID, BOOLEAN OPTIONAL, OCTET STRING } }. */
-static int extensions_ok(const struct der_tlv *x3)
-{
-    struct der_span s = der_inner(x3), l, e;
-    struct der_tlv seq, ext, t;
-
-    if (der_read_tag(&s, 0x30, &seq) != 0 || s.len != 0)
-        return 0;
-    l = der_inner(&seq);
-    while (l.len > 0) {
-        if (der_read_tag(&l, 0x30, &ext) != 0)
-            return 0;
-        e = der_inner(&ext);
-        if (der_read_tag(&e, 0x06, &t) != 0 || der_read(&e, &t) != 0)
-            return 0;
-        if (t.tag == 0x01 && (t.len != 1 || der_read(&e, &t) != 0))
-            return 0;
-        if (t.tag != 0x04 || e.len != 0)
-            return 0;
-    }
-    return 1;
-}
-
-/* Certificate: the whole structure is walked (what d2i_X509 would refuse in
- * shape, this refuses too); the fields the fast path uses are kept. */
-static int cert_view(const struct der_tlv *cert, struct cert_view *v)
-{
-    struct der_span c = der_inner(cert), t, vs;
-    struct der_tlv tbs, x, validity, spki;
-
-    if (der_read_tag(&c, 0x30, &tbs) != 0 || der_read_tag(&c, 0x30, &x) != 0 || !alg_ok(&x) ||
-        der_read_tag(&c, 0x03, &x) != 0 || x.len < 2 || c.len != 0)
-        return -1;
-    t = der_inner(&tbs);
-    if (der_read(&t, &x) != 0)
-        return -1;
-    if (x.tag == 0xa0) {
-        vs = der_inner(&x);
-        if (der_read_tag(&vs, 0x02, &x) != 0 || x.len != 1 || x.val[0] > 2 || vs.len != 0 ||
-            der_read(&t, &x) != 0)
-            return -1;
-    }
-    if (x.tag != 0x02 || x.len == 0)
-        return -1;
-    v->serial = x;
-    if (der_read_tag(&t, 0x30, &x) != 0 || !alg_ok(&x) ||
-        der_read_tag(&t, 0x30, &v->issuer) != 0 || !name_ok(&v->issuer) ||
-        der_read_tag(&t, 0x30, &validity) != 0 || !validity_ok(&validity) ||
-        der_read_tag(&t, 0x30, &v->subject) != 0 || !name_ok(&v->subject) ||
-        der_read_tag(&t, 0x30, &spki) != 0)
-        return -1;
-    while (t.len > 0) { /* issuerUniqueID [1], subjectUniqueID [2], extensions [3] */
-        if (der_read(&t, &x) != 0 || (x.tag != 0x81 && x.tag != 0x82 && x.tag != 0xa3) ||
-            (x.tag == 0xa3 && !extensions_ok(&x)))
-            return -1;
-    }
-    return spki_view(&spki, &v->key_alg, &v->key_bits);
 }
 
 /* An RSA public key as a legacy EVP_PKEY (no decoder); NULL if not RSA. */
@@ -357,6 +246,7 @@ int scep_fast_signer(const struct scep_ctx *ctx, const uint8_t *certs, size_t le
                    ctx->algs.sha1, NULL) != 1)
         goto out;
     req->signer_cert_len = found.tlv_len;
+    req->signer_issuer_is_ca = X509_NAME_cmp(signer->tbs->issuer, ctx->pki->issuer_name) == 0;
     req->signer_key = key;
     key = NULL;
     ok = 1;
@@ -486,36 +376,15 @@ out:
     return ret;
 }
 
-static int signer_view(const struct scep_request *req, struct cert_view *cv)
-{
-    struct der_span s = {req->signer_cert, req->signer_cert_len};
-    struct der_tlv cert;
-
-    if (req->signer_cert == NULL || der_read_tag(&s, 0x30, &cert) != 0)
-        return -1;
-    return cert_view(&cert, cv);
-}
-
-int scep_fast_issuer_is(const struct scep_request *req, const X509_NAME *name)
-{
-    struct cert_view cv;
-    const unsigned char *nd;
-    size_t nl;
-
-    return signer_view(req, &cv) == 0 && X509_NAME_get0_der(name, &nd, &nl) == 1 &&
-           cv.issuer.tlv_len == nl && memcmp(cv.issuer.tlv, nd, nl) == 0;
-}
-
 X509_NAME *scep_fast_subject(const struct scep_request *req)
 {
-    struct cert_view cv;
-    const unsigned char *p;
-    X509_NAME *n;
+    const unsigned char *p = req->signer_cert;
+    FAST_CERT *fc = req->signer_cert == NULL ? NULL
+                    : (FAST_CERT *)ASN1_item_d2i(NULL, &p, (long)req->signer_cert_len,
+                                                 ASN1_ITEM_rptr(FAST_CERT));
+    X509_NAME *n = fc ? X509_NAME_dup(fc->tbs->subject) : NULL;
 
-    if (signer_view(req, &cv) != 0)
-        return NULL;
-    p = cv.subject.tlv;
-    n = d2i_X509_NAME(NULL, &p, (long)cv.subject.tlv_len);
+    ASN1_item_free((ASN1_VALUE *)fc, ASN1_ITEM_rptr(FAST_CERT));
     ERR_clear_error();
     return n;
 }

@@ -28,8 +28,8 @@
  *   Returns 0, or -1 for any other shape.
  * scep_fast_signer: parses every certificate with d2i_X509's ASN.1 rules but
  *   the key left encoded, finds the signer (issuer, serial) and, when its key
- *   is RSA, sets req's signer_cert, signer_key (legacy key), signer_ias and
- *   signer_keyhash. Returns 1, or 0 (caller falls back).
+ *   is RSA, sets req's signer_cert, signer_key (legacy key), signer_ias,
+ *   signer_keyhash and signer_issuer_is_ca. Returns 1, or 0 (caller falls back).
  * scep_fast_verify: PKCS7_verify's signature check for one SignerInfo with
  *   key (PKCS7_dataInit + PKCS7_signatureVerify). Returns 1 if it verifies. */
 int scep_fast_split(const uint8_t *der, size_t len, struct util_buf *rest, const uint8_t **certs,
@@ -46,10 +46,6 @@ int scep_ias_der(const X509_NAME *issuer, const ASN1_INTEGER *serial, uint8_t **
  * the request's subject, attributes, signature and its RSA key as a legacy
  * key; NULL when the OpenSSL path must decide. Caller frees. */
 X509_REQ *scep_fast_csr(const struct scep_ctx *ctx, const uint8_t *der, size_t len);
-
-/* On a fast-path request (signer_cert set): 1 if the signer certificate's
- * issuer is encoded exactly as name, else 0. */
-int scep_fast_issuer_is(const struct scep_request *req, const X509_NAME *name);
 
 /* On a fast-path request: the signer certificate's subject (caller frees), or NULL. */
 X509_NAME *scep_fast_subject(const struct scep_request *req);

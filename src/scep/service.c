@@ -160,9 +160,9 @@ static int signed_by_issued_cert(const struct scep_ctx *ctx, struct scep_request
     EVP_PKEY *ca = X509_get0_pubkey(ctx->pki->ca_cert);
     X509 *signer;
 
-    /* Most signers are self-signed: rule them out on the issuer's bytes before
-     * parsing the certificate (the fast path keeps only its DER). */
-    if (req->signer == NULL && !scep_fast_issuer_is(req, ctx->pki->issuer_name))
+    /* Most signers are self-signed: the fast path has compared the issuer name
+     * already, and keeps only the certificate's DER. */
+    if (req->signer == NULL && !req->signer_issuer_is_ca)
         return 0;
     signer = scep_request_signer(req);
     if (signer == NULL || X509_check_issued(ctx->pki->ca_cert, signer) != X509_V_OK)
