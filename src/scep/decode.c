@@ -212,8 +212,10 @@ static int signed_layer_fast(const struct scep_ctx *ctx, const uint8_t *der, siz
         goto out;
     p = rest.data;
     p7 = d2i_PKCS7(NULL, &p, (long)rest.len);
+    /* With the certificates spliced out the copy must have none: a second [0]
+     * would otherwise be read as the certificates of a message OpenSSL refuses. */
     if (p7 == NULL || !PKCS7_type_is_signed(p7) || p7->d.sign == NULL ||
-        sk_PKCS7_SIGNER_INFO_num(PKCS7_get_signer_info(p7)) != 1)
+        p7->d.sign->cert != NULL || sk_PKCS7_SIGNER_INFO_num(PKCS7_get_signer_info(p7)) != 1)
         goto out;
     si = sk_PKCS7_SIGNER_INFO_value(PKCS7_get_signer_info(p7), 0);
     if (read_attrs(si, req, why, sizeof(why)) != SCEP_DECODE_OK ||

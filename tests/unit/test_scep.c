@@ -551,6 +551,52 @@ Test(decode, fast_and_openssl_paths_agree)
     util_buf_free(&b);
 }
 
+/* A SignedData with its certificates field twice: OpenSSL refuses it, and so
+ * must the fast path (with one [0] spliced out the other would pass). */
+Test(decode, certificates_twice_is_refused_by_both_paths)
+{
+    struct th_req r;
+    struct util_buf b, m;
+    struct der_span s, ci, x, sd;
+    struct der_tlv t, oid, sdt, c, v;
+    struct scep_request req;
+    char why[200];
+    size_t at;
+    int i;
+
+    th_req_defaults(&r, &env);
+    util_buf_init(&b);
+    util_buf_init(&m);
+    th_build(&r, &b);
+    s = (struct der_span){b.data, b.len};
+    cr_assert_eq(der_read_tag(&s, 0x30, &t), 0);
+    ci = der_inner(&t);
+    cr_assert_eq(der_read_tag(&ci, 0x06, &oid), 0);
+    cr_assert_eq(der_read_tag(&ci, 0xa0, &t), 0);
+    x = der_inner(&t);
+    cr_assert_eq(der_read_tag(&x, 0x30, &sdt), 0);
+    sd = der_inner(&sdt);
+    util_buf_append(&m, oid.tlv, oid.tlv_len);
+    at = m.len;
+    for (i = 0; i < 3; i++) { /* version, digestAlgorithms, encapContentInfo */
+        cr_assert_eq(der_read(&sd, &v), 0);
+        util_buf_append(&m, v.tlv, v.tlv_len);
+    }
+    cr_assert_eq(der_read_tag(&sd, 0xa0, &c), 0);
+    util_buf_append(&m, c.tlv, c.tlv_len);
+    util_buf_append(&m, c.tlv, c.tlv_len);
+    util_buf_append(&m, sd.p, sd.len);
+    der_wrap(&m, at, 0x30);
+    der_wrap(&m, at, 0xa0);
+    der_wrap(&m, 0, 0x30);
+    same_decoding(&m, "certificates twice");
+    cr_assert_eq(scep_request_decode(&env.ctx, m.data, m.len, &req, why, sizeof(why)),
+                 SCEP_DECODE_MALFORMED, "%s", why);
+    scep_request_clear(&req);
+    util_buf_free(&m);
+    util_buf_free(&b);
+}
+
 /* ---- GET message decoding ------------------------------------------------------- */
 
 Test(decode, get_message_forms)
