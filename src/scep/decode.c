@@ -277,11 +277,6 @@ static enum scep_decode signed_layer(const uint8_t *der, size_t len, struct scep
         goto out;
     }
     X509_up_ref(req->signer);
-    if (signer_fields(req) != 0) {
-        rc = SCEP_DECODE_BAD_SIGNATURE;
-        WHY("unusable signer certificate");
-        goto out;
-    }
     if (!digest_allowed(req->digest_nid)) {
         rc = SCEP_DECODE_BAD_ALG;
         WHY("digest %s not supported", OBJ_nid2sn(req->digest_nid));
@@ -291,6 +286,11 @@ static enum scep_decode signed_layer(const uint8_t *der, size_t len, struct scep
     if (content == NULL || content->length <= 0) {
         rc = SCEP_DECODE_BAD_CONTENT;
         WHY("SignedData has no content");
+        goto out;
+    }
+    if (signer_fields(req) != 0) { /* a key PKCS7_verify could not use either */
+        rc = SCEP_DECODE_BAD_SIGNATURE;
+        WHY("unusable signer certificate");
         goto out;
     }
     /* Requesters sign with throw-away self-signed certificates: check the

@@ -212,24 +212,21 @@ int scep_fast_signer(const struct scep_ctx *ctx, const uint8_t *certs, size_t le
     RSA *r = NULL;
     int ok = 0;
 
-    /* Every certificate must parse, as d2i_PKCS7 requires; the signer is the
-     * first with the SignerInfo's issuer and serial (X509_find_by_issuer_and_serial). */
-    while (s.len > 0) {
-        if (der_read_tag(&s, 0x30, &t) != 0)
-            goto out;
-        p = t.tlv;
-        fc = (FAST_CERT *)ASN1_item_d2i(NULL, &p, (long)t.tlv_len, ASN1_ITEM_rptr(FAST_CERT));
-        if (fc == NULL || p != t.tlv + t.tlv_len) {
-            ASN1_item_free((ASN1_VALUE *)fc, ASN1_ITEM_rptr(FAST_CERT));
-            goto out;
-        }
-        if (signer == NULL && ASN1_INTEGER_cmp(fc->tbs->serial, serial) == 0 &&
-            X509_NAME_cmp(fc->tbs->issuer, issuer) == 0) {
-            signer = fc;
-            found = t;
-        } else {
-            ASN1_item_free((ASN1_VALUE *)fc, ASN1_ITEM_rptr(FAST_CERT));
-        }
+    /* Exactly one certificate, as every client sends: d2i_X509 also decodes the
+     * keys of the others, and a key its decoder refuses (an over-long algorithm
+     * OID) would fail the whole message on the OpenSSL path. It must parse, as
+     * d2i_PKCS7 requires, and have the SignerInfo's issuer and serial
+     * (X509_find_by_issuer_and_serial). */
+    if (der_read_tag(&s, 0x30, &t) != 0 || s.len != 0)
+        goto out;
+    p = t.tlv;
+    fc = (FAST_CERT *)ASN1_item_d2i(NULL, &p, (long)t.tlv_len, ASN1_ITEM_rptr(FAST_CERT));
+    if (fc != NULL && p == t.tlv + t.tlv_len && ASN1_INTEGER_cmp(fc->tbs->serial, serial) == 0 &&
+        X509_NAME_cmp(fc->tbs->issuer, issuer) == 0) {
+        signer = fc;
+        found = t;
+    } else {
+        ASN1_item_free((ASN1_VALUE *)fc, ASN1_ITEM_rptr(FAST_CERT));
     }
     if (signer == NULL || OBJ_obj2nid(signer->tbs->key->algor->algorithm) != NID_rsaEncryption)
         goto out;
@@ -408,7 +405,10 @@ static int cipher_oid(const EVP_CIPHER *c, const uint8_t **oid, size_t *len)
 int scep_envelope_to_signer(const struct scep_request *req, const EVP_CIPHER *cipher,
                             const uint8_t *plain, size_t plen, struct util_buf *out)
 {
-    const RSA *rsa = req->signer_key ? EVP_PKEY_get0_RSA(req->signer_key) : NULL;
+    /* plain RSA only (get0_RSA also answers for RSA-PSS, which PKCS7_encrypt refuses) */
+    const RSA *rsa = req->signer_key && EVP_PKEY_get_base_id(req->signer_key) == EVP_PKEY_RSA
+                         ? EVP_PKEY_get0_RSA(req->signer_key)
+                         : NULL;
     EVP_CIPHER_CTX *cc = NULL;
     uint8_t cek[EVP_MAX_KEY_LENGTH], iv[EVP_MAX_IV_LENGTH], *ek = NULL, *ct = NULL;
     const uint8_t *coid;

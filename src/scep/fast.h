@@ -26,8 +26,9 @@
  *   certificates field, into rest (d2i_PKCS7 then parses everything else with
  *   OpenSSL's rules and no public key), and the certificates' contents.
  *   Returns 0, or -1 for any other shape.
- * scep_fast_signer: parses every certificate with d2i_X509's ASN.1 rules but
- *   the key left encoded, finds the signer (issuer, serial) and, when its key
+ * scep_fast_signer: the one certificate (several: declined), parsed with
+ *   d2i_X509's ASN.1 rules but the key left encoded, must be the signer
+ *   (issuer, serial); when its key
  *   is RSA, sets req's signer_cert, signer_key (legacy key), signer_ias,
  *   signer_keyhash and signer_issuer_is_ca. Returns 1, or 0 (caller falls back).
  * scep_fast_verify: PKCS7_verify's signature check for one SignerInfo with

@@ -371,15 +371,13 @@ void scep_pkioperation_ex(const struct scep_ctx *ctx, const uint8_t *msg, size_t
         (req.msg_type == SCEP_MSG_PKCSREQ || req.msg_type == SCEP_MSG_RENEWALREQ)) {
         if (poll_pending(ctx, &req, opts, out))
             goto done;
-        if (ctx->pending && req.csr) {
-            unsigned char *der = NULL;
-            int l = i2d_X509_REQ(req.csr, &der);
+        if (ctx->pending && req.csr && req.inner) {
+            /* the PKCS#10 as sent (req.inner), not a re-encoding: the fast path's
+             * X509_REQ is rebuilt and would not keep the original bytes */
             char subj[256];
             X509_NAME_oneline(X509_REQ_get_subject_name(req.csr), subj, sizeof(subj));
-            if (l > 0)
-                pending_add(ctx->pending, req.tid_print, subj, der, (size_t)l,
-                            opts->pending_after_polls, opts->pending_after_s);
-            OPENSSL_free(der);
+            pending_add(ctx->pending, req.tid_print, subj, req.inner, req.inner_len,
+                        opts->pending_after_polls, opts->pending_after_s);
         }
         snprintf(out->reason, sizeof(out->reason), "scenario: left pending");
         reply(ctx, &req, opts, out, SCEP_STATUS_PENDING, SCEP_FAIL_NONE, 0, NULL);

@@ -464,7 +464,7 @@ Test(decode, ber_request_enrolls)
 
 /* ---- the DER fast path and the OpenSSL path agree -------------------------------- */
 
-static void same_decoding(const struct util_buf *b, const char *what)
+static void same_decoding(const struct util_buf *b, const char *what, int expect_fast)
 {
     struct scep_request f, o;
     char wf[200], wo[200];
@@ -478,7 +478,8 @@ static void same_decoding(const struct util_buf *b, const char *what)
                  scep_decode_str(dof), wo);
     cr_assert_eq(o.fast, 0);
     if (df == SCEP_DECODE_OK) {
-        cr_assert_eq(f.fast, 1, "%s: a DER RSA request takes the fast path", what);
+        cr_assert_eq(f.fast, expect_fast, "%s: fast path %d, expected %d", what, f.fast,
+                     expect_fast);
         cr_assert_eq(f.msg_type, o.msg_type);
         cr_assert_eq(f.tid_len, o.tid_len);
         cr_assert_arr_eq(f.tid, o.tid, f.tid_len);
@@ -528,26 +529,89 @@ Test(decode, fast_and_openssl_paths_agree)
             r.challenge = j == 2 ? NULL : r.challenge;
             util_buf_reset(&b);
             th_build(&r, &b);
-            same_decoding(&b, ciphers[i]);
+            same_decoding(&b, ciphers[i], 1);
         }
     /* failures: tampered signature, another recipient, GetCertInitial-style content */
     th_req_defaults(&r, &env);
     util_buf_reset(&b);
     th_build(&r, &b);
     b.data[b.len - 5] ^= 0x40; /* inside the signature */
-    same_decoding(&b, "tampered signature");
+    same_decoding(&b, "tampered signature", 1);
     th_req_defaults(&r, &env);
     r.recipients[0] = env.pki.tls_cert;
     util_buf_reset(&b);
     th_build(&r, &b);
-    same_decoding(&b, "wrong recipient");
+    same_decoding(&b, "wrong recipient", 1);
     th_req_defaults(&r, &env);
     r.msg_type = SCEP_MSG_GETCERT;
     r.content = (const uint8_t *)"\x30\x03\x02\x01\x01";
     r.content_len = 5;
     util_buf_reset(&b);
     th_build(&r, &b);
-    same_decoding(&b, "GetCert");
+    same_decoding(&b, "GetCert", 1);
+    util_buf_free(&b);
+}
+
+/* Rebuilds message b into m with extra (a Certificate's DER) appended to its
+ * certificates field. */
+static void with_extra_cert(const struct util_buf *b, const uint8_t *extra, size_t elen,
+                            struct util_buf *m)
+{
+    struct der_span s = {b->data, b->len}, ci, x, sd;
+    struct der_tlv t, oid, sdt, c, v;
+    size_t at, cs;
+    int i;
+
+    cr_assert_eq(der_read_tag(&s, 0x30, &t), 0);
+    ci = der_inner(&t);
+    cr_assert_eq(der_read_tag(&ci, 0x06, &oid), 0);
+    cr_assert_eq(der_read_tag(&ci, 0xa0, &t), 0);
+    x = der_inner(&t);
+    cr_assert_eq(der_read_tag(&x, 0x30, &sdt), 0);
+    sd = der_inner(&sdt);
+    util_buf_append(m, oid.tlv, oid.tlv_len);
+    at = m->len;
+    for (i = 0; i < 3; i++) {
+        cr_assert_eq(der_read(&sd, &v), 0);
+        util_buf_append(m, v.tlv, v.tlv_len);
+    }
+    cr_assert_eq(der_read_tag(&sd, 0xa0, &c), 0);
+    cs = m->len;
+    util_buf_append(m, c.val, c.len);
+    util_buf_append(m, extra, elen);
+    der_wrap(m, cs, 0xa0);
+    util_buf_append(m, sd.p, sd.len);
+    der_wrap(m, at, 0x30);
+    der_wrap(m, at, 0xa0);
+    der_wrap(m, 0, 0x30);
+}
+
+/* Clients send one certificate; with more, d2i_X509 would decode the others'
+ * keys too (and could refuse one), so the OpenSSL path decides. */
+Test(decode, several_certificates_take_the_openssl_path)
+{
+    struct th_req r;
+    struct util_buf b, m;
+    struct scep_request req;
+    unsigned char *extra = NULL;
+    char why[200];
+    int elen;
+
+    th_req_defaults(&r, &env);
+    util_buf_init(&b);
+    util_buf_init(&m);
+    th_build(&r, &b);
+    elen = i2d_X509(env.pki.tls_cert, &extra);
+    cr_assert_gt(elen, 0);
+    with_extra_cert(&b, extra, (size_t)elen, &m);
+    same_decoding(&m, "two certificates", 0);
+    cr_assert_eq(scep_request_decode(&env.ctx, m.data, m.len, &req, why, sizeof(why)),
+                 SCEP_DECODE_OK, "%s", why);
+    cr_assert_eq(req.fast, 0);
+    cr_assert_not_null(req.signer);
+    scep_request_clear(&req);
+    OPENSSL_free(extra);
+    util_buf_free(&m);
     util_buf_free(&b);
 }
 
@@ -589,7 +653,7 @@ Test(decode, certificates_twice_is_refused_by_both_paths)
     der_wrap(&m, at, 0x30);
     der_wrap(&m, at, 0xa0);
     der_wrap(&m, 0, 0x30);
-    same_decoding(&m, "certificates twice");
+    same_decoding(&m, "certificates twice", 1);
     cr_assert_eq(scep_request_decode(&env.ctx, m.data, m.len, &req, why, sizeof(why)),
                  SCEP_DECODE_MALFORMED, "%s", why);
     scep_request_clear(&req);
