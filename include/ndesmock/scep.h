@@ -83,6 +83,7 @@ struct scep_request {
     X509 *signer;
     uint8_t *signer_cert;         /* DER copy (fast path) */
     size_t signer_cert_len;
+    X509_NAME *signer_subject;    /* its subject (fast path; the OpenSSL path has signer) */
     EVP_PKEY *signer_key;         /* its public key */
     uint8_t *signer_ias;          /* DER IssuerAndSerialNumber, for the reply's RecipientInfo */
     size_t signer_ias_len;

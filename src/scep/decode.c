@@ -31,6 +31,7 @@ void scep_request_clear(struct scep_request *req)
         return;
     X509_free(req->signer);
     OPENSSL_free(req->signer_cert);
+    X509_NAME_free(req->signer_subject);
     EVP_PKEY_free(req->signer_key);
     OPENSSL_free(req->signer_ias);
     X509_REQ_free(req->csr);

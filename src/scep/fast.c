@@ -243,6 +243,7 @@ int scep_fast_signer(const struct scep_ctx *ctx, const uint8_t *certs, size_t le
                    ctx->algs.sha1, NULL) != 1)
         goto out;
     req->signer_cert_len = found.tlv_len;
+    req->signer_subject = X509_NAME_dup(signer->tbs->subject); /* for the journal; NULL is fine */
     req->signer_issuer_is_ca = X509_NAME_cmp(signer->tbs->issuer, ctx->pki->issuer_name) == 0;
     req->signer_key = key;
     key = NULL;
@@ -371,19 +372,6 @@ out:
     EVP_PKEY_free(key);
     X509_REQ_free(req);
     return ret;
-}
-
-X509_NAME *scep_fast_subject(const struct scep_request *req)
-{
-    const unsigned char *p = req->signer_cert;
-    FAST_CERT *fc = req->signer_cert == NULL ? NULL
-                    : (FAST_CERT *)ASN1_item_d2i(NULL, &p, (long)req->signer_cert_len,
-                                                 ASN1_ITEM_rptr(FAST_CERT));
-    X509_NAME *n = fc ? X509_NAME_dup(fc->tbs->subject) : NULL;
-
-    ASN1_item_free((ASN1_VALUE *)fc, ASN1_ITEM_rptr(FAST_CERT));
-    ERR_clear_error();
-    return n;
 }
 
 static int cipher_oid(const EVP_CIPHER *c, const uint8_t **oid, size_t *len)

@@ -29,8 +29,8 @@
  * scep_fast_signer: the one certificate (several: declined), parsed with
  *   d2i_X509's ASN.1 rules but the key left encoded, must be the signer
  *   (issuer, serial); when its key
- *   is RSA, sets req's signer_cert, signer_key (legacy key), signer_ias,
- *   signer_keyhash and signer_issuer_is_ca. Returns 1, or 0 (caller falls back).
+ *   is RSA, sets req's signer_cert, signer_subject, signer_key (legacy key),
+ *   signer_ias, signer_keyhash and signer_issuer_is_ca. Returns 1, or 0 (caller falls back).
  * scep_fast_verify: PKCS7_verify's signature check for one SignerInfo with
  *   key (PKCS7_dataInit + PKCS7_signatureVerify). Returns 1 if it verifies. */
 int scep_fast_split(const uint8_t *der, size_t len, struct util_buf *rest, const uint8_t **certs,
@@ -47,9 +47,6 @@ int scep_ias_der(const X509_NAME *issuer, const ASN1_INTEGER *serial, uint8_t **
  * the request's subject, attributes, signature and its RSA key as a legacy
  * key; NULL when the OpenSSL path must decide. Caller frees. */
 X509_REQ *scep_fast_csr(const struct scep_ctx *ctx, const uint8_t *der, size_t len);
-
-/* On a fast-path request: the signer certificate's subject (caller frees), or NULL. */
-X509_NAME *scep_fast_subject(const struct scep_request *req);
 
 /* The reply's EnvelopedData to the requester (RSA key transport with
  * signer_key to signer_ias), holding plain, appended to out. Returns 0 or -1

@@ -292,11 +292,8 @@ static void details(const struct scep_request *req, struct scep_outcome *out)
         snprintf(out->digest, sizeof(out->digest), "%s", OBJ_nid2sn(req->digest_nid));
     if (req->signer) {
         X509_NAME_oneline(X509_get_subject_name(req->signer), out->signer, sizeof(out->signer));
-    } else if (req->signer_cert) {
-        X509_NAME *n = scep_fast_subject(req);
-        if (n)
-            X509_NAME_oneline(n, out->signer, sizeof(out->signer));
-        X509_NAME_free(n);
+    } else if (req->signer_subject) {
+        X509_NAME_oneline(req->signer_subject, out->signer, sizeof(out->signer));
     }
     if (req->csr == NULL)
         return;

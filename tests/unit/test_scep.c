@@ -553,9 +553,9 @@ Test(decode, fast_and_openssl_paths_agree)
 }
 
 /* Rebuilds message b into m with extra (a Certificate's DER) appended to its
- * certificates field. */
-static void with_extra_cert(const struct util_buf *b, const uint8_t *extra, size_t elen,
-                            struct util_buf *m)
+ * certificates field, or, with twice, with the whole certificates field repeated. */
+static void rebuild_certs(const struct util_buf *b, const uint8_t *extra, size_t elen, int twice,
+                          struct util_buf *m)
 {
     struct der_span s = {b->data, b->len}, ci, x, sd;
     struct der_tlv t, oid, sdt, c, v;
@@ -571,7 +571,7 @@ static void with_extra_cert(const struct util_buf *b, const uint8_t *extra, size
     sd = der_inner(&sdt);
     util_buf_append(m, oid.tlv, oid.tlv_len);
     at = m->len;
-    for (i = 0; i < 3; i++) {
+    for (i = 0; i < 3; i++) { /* version, digestAlgorithms, encapContentInfo */
         cr_assert_eq(der_read(&sd, &v), 0);
         util_buf_append(m, v.tlv, v.tlv_len);
     }
@@ -580,6 +580,8 @@ static void with_extra_cert(const struct util_buf *b, const uint8_t *extra, size
     util_buf_append(m, c.val, c.len);
     util_buf_append(m, extra, elen);
     der_wrap(m, cs, 0xa0);
+    if (twice)
+        util_buf_append(m, c.tlv, c.tlv_len);
     util_buf_append(m, sd.p, sd.len);
     der_wrap(m, at, 0x30);
     der_wrap(m, at, 0xa0);
@@ -603,7 +605,7 @@ Test(decode, several_certificates_take_the_openssl_path)
     th_build(&r, &b);
     elen = i2d_X509(env.pki.tls_cert, &extra);
     cr_assert_gt(elen, 0);
-    with_extra_cert(&b, extra, (size_t)elen, &m);
+    rebuild_certs(&b, extra, (size_t)elen, 0, &m);
     same_decoding(&m, "two certificates", 0);
     cr_assert_eq(scep_request_decode(&env.ctx, m.data, m.len, &req, why, sizeof(why)),
                  SCEP_DECODE_OK, "%s", why);
@@ -621,38 +623,14 @@ Test(decode, certificates_twice_is_refused_by_both_paths)
 {
     struct th_req r;
     struct util_buf b, m;
-    struct der_span s, ci, x, sd;
-    struct der_tlv t, oid, sdt, c, v;
     struct scep_request req;
     char why[200];
-    size_t at;
-    int i;
 
     th_req_defaults(&r, &env);
     util_buf_init(&b);
     util_buf_init(&m);
     th_build(&r, &b);
-    s = (struct der_span){b.data, b.len};
-    cr_assert_eq(der_read_tag(&s, 0x30, &t), 0);
-    ci = der_inner(&t);
-    cr_assert_eq(der_read_tag(&ci, 0x06, &oid), 0);
-    cr_assert_eq(der_read_tag(&ci, 0xa0, &t), 0);
-    x = der_inner(&t);
-    cr_assert_eq(der_read_tag(&x, 0x30, &sdt), 0);
-    sd = der_inner(&sdt);
-    util_buf_append(&m, oid.tlv, oid.tlv_len);
-    at = m.len;
-    for (i = 0; i < 3; i++) { /* version, digestAlgorithms, encapContentInfo */
-        cr_assert_eq(der_read(&sd, &v), 0);
-        util_buf_append(&m, v.tlv, v.tlv_len);
-    }
-    cr_assert_eq(der_read_tag(&sd, 0xa0, &c), 0);
-    util_buf_append(&m, c.tlv, c.tlv_len);
-    util_buf_append(&m, c.tlv, c.tlv_len);
-    util_buf_append(&m, sd.p, sd.len);
-    der_wrap(&m, at, 0x30);
-    der_wrap(&m, at, 0xa0);
-    der_wrap(&m, 0, 0x30);
+    rebuild_certs(&b, NULL, 0, 1, &m);
     same_decoding(&m, "certificates twice", 1);
     cr_assert_eq(scep_request_decode(&env.ctx, m.data, m.len, &req, why, sizeof(why)),
                  SCEP_DECODE_MALFORMED, "%s", why);
