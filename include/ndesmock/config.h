@@ -68,6 +68,7 @@ struct config {
     char server_header[64];
     char powered_by[64];       /* "" = no X-Powered-By */
     int access_log;            /* one line per request on stderr */
+    int fast_lane;             /* plain keep-alive GETs answered without evhttp */
 
     enum challenge_policy challenge_policy;
     char challenge[128];       /* static password; "" = generate one per state dir */

@@ -45,6 +45,7 @@ void config_defaults(struct config *cfg)
     snprintf(cfg->server_header, sizeof(cfg->server_header), "Microsoft-IIS/10.0");
     snprintf(cfg->powered_by, sizeof(cfg->powered_by), "ASP.NET");
     cfg->access_log = 1;
+    cfg->fast_lane = 1;
 
     cfg->challenge_policy = CHALLENGE_STATIC;
     cfg->otp_max = 5;
@@ -155,6 +156,7 @@ static const struct key_spec specs[] = {
     {"server.powered_by", K_STR, O(powered_by), S(powered_by), 0, 0},
     {"server.access_log", K_BOOL, O(access_log), 0, 0, 0},
     {"server.log_json", K_BOOL, O(log_json), 0, 0, 0},
+    {"server.fast_lane", K_BOOL, O(fast_lane), 0, 0, 0},
     {"challenge", K_GROUP, 0, 0, 0, 0},
     {"challenge.policy", K_POLICY, O(challenge_policy), 0, 0, 0},
     {"challenge.password", K_STR, O(challenge), S(challenge), 0, 0},
