@@ -26,6 +26,8 @@ ALL_TARGETS="fuzz_pkioperation fuzz_envelope fuzz_get_message fuzz_config"
     ALL_TARGETS="$ALL_TARGETS fuzz_scenario"
 # The admin API below HTTP, when this revision has admin_handle().
 grep -q admin_handle include/ndesmock/admin.h 2>/dev/null && ALL_TARGETS="$ALL_TARGETS fuzz_admin"
+# The fast lane's request parser, when this revision has it.
+[ -f src/http/h1.h ] && ALL_TARGETS="$ALL_TARGETS fuzz_h1"
 TARGETS=${FUZZ_TARGETS:-$ALL_TARGETS}
 PKGS="libevent libevent_pthreads openssl libconfig jansson"
 JOBS=$(nproc 2>/dev/null || echo 2)
@@ -97,6 +99,19 @@ if [ "$(cat "$SEEDS/.pki" 2>/dev/null)" != "$FP" ]; then
     bash fuzz/seeds.sh "$FB/tools/scepreq" "$PKI" "$SEEDS" "$(cd "$FB/tools" && pwd)/ndesmock" >"$FB/logs/seeds.log" 2>&1 ||
         { tail -20 "$FB/logs/seeds.log"; die "cannot make seeds"; }
     echo "$FP" >"$SEEDS/.pki"
+fi
+
+# fuzz_h1 seeds: requests as the real clients and wrk send them (cheap: made every run).
+if echo " $TARGETS " | grep -q " fuzz_h1 "; then
+    H=$SEEDS/fuzz_h1
+    mkdir -p "$H"
+    P=/certsrv/mscep/mscep.dll
+    printf 'GET %s?operation=GetCACaps HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n\r\n' $P >"$H/wrk"
+    printf 'GET %s?operation=GetCACert&message=ca HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: curl/7.88.1\r\nAccept: */*\r\n\r\n' $P >"$H/curl"
+    printf 'GET %s?operation=GetCACaps&message= HTTP/1.1\r\nHost: localhost:8080\r\nUser-Agent: Go-http-client/1.1\r\nAccept-Encoding: gzip\r\n\r\n' $P >"$H/micromdm"
+    printf 'GET /cgi-bin/pkiclient.exe?operation=GetCACaps HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: y\r\n\r\n' >"$H/pipelined"
+    printf 'GET %s?operation=PKIOperation&message=MIIB%%2Babc%%3D HTTP/1.1\r\nHost: x\r\nX-A:   spaced   \r\nX-B:\r\n\r\n' $P >"$H/pkiop"
+    printf 'GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n' >"$H/close"
 fi
 
 # ---- run --------------------------------------------------------------------
