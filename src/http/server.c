@@ -181,7 +181,9 @@ struct rq {
     struct worker *w;
     struct evhttp_request *r;
     const struct h1_request *h1;
+    struct guard *g;          /* fast lane: the connection's guard */
     int close_after;          /* fast lane: the reply says Connection: close */
+    int taken;                /* a transport fault took the socket (hijack) */
     uint64_t t0;
     time_t now;
     const char *uri;
@@ -844,15 +846,29 @@ static void raw_step(struct rawc *c)
 /* Takes the connection away from evhttp: the evhttp connection is freed from
  * a deferred event (never inside its own callback) and we keep the socket.
  * Returns the new raw connection, or NULL when the socket is already gone. */
+static struct bufferevent *guard_bev(const struct guard *g);
+
 static struct rawc *hijack(struct rq *q, enum raw_phase phase)
 {
     struct worker *w = q->w;
-    struct evhttp_connection *evcon = evhttp_request_get_connection(q->r);
-    struct bufferevent *bev = evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
+    struct evhttp_connection *evcon = NULL;
+    struct bufferevent *bev = NULL;
     struct timeval zero = {0, 0};
     struct rawc *c;
-    int fd = bev ? bufferevent_getfd(bev) : -1;
+    int fd;
 
+    if (q->r) {
+        evcon = evhttp_request_get_connection(q->r);
+        bev = evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
+    } else if (q->g) {
+        /* the fast lane: evhttp holds the connection, idle (see guard_learn_fd) */
+        bufferevent_data_cb rcb = NULL;
+        void *arg = NULL;
+        bev = guard_bev(q->g);
+        bufferevent_getcb(bev, &rcb, NULL, NULL, &arg);
+        evcon = arg;
+    }
+    fd = bev && evcon ? bufferevent_getfd(bev) : -1;
     if (fd < 0)
         return NULL;
     c = calloc(1, sizeof(*c));
@@ -874,7 +890,9 @@ static struct rawc *hijack(struct rq *q, enum raw_phase phase)
         }
     }
     event_base_once(w->base, -1, EV_TIMEOUT, free_evcon_cb, evcon, &zero);
-    w->inflight--; /* evhttp will not complete this request */
+    if (q->r)
+        w->inflight--; /* evhttp will not complete this request */
+    q->taken = 1;
     c->io = event_new(w->base, c->fd, EV_READ, raw_io_cb, c);
     c->timer = evtimer_new(w->base, raw_timer_cb, c);
     c->next = w->raws;
@@ -1312,6 +1330,11 @@ struct guard {
     struct guard *next, *prev;
 };
 
+static struct bufferevent *guard_bev(const struct guard *g)
+{
+    return g->bev;
+}
+
 static void guard_map(struct worker *w, struct guard *g)
 {
     if (g->fd < 0)
@@ -1524,13 +1547,15 @@ static void guard_first_bytes(struct guard *g)
  * reading while a request is answered, enables writing, then the reverse (4
  * epoll_ctl and ~3 epoll_wait per request), and copies every header. The
  * fast lane answers the simplest requests on a plain connection itself: a
- * connection whose first bytes are complete GET requests that h1.c accepts,
- * while the active scenario has no rules, is served from a persistent
+ * connection whose first bytes are complete GET requests that h1.c accepts
+ * is served from a persistent
  * priority-0 read event with evhttp's reading switched off: peek, parse,
  * serve() (the same code evhttp's requests go through), consume, one send().
- * The first bytes that are anything else (another method, a partial or
- * unusual request, a scenario with rules, EOF, an error) hand the connection
- * to evhttp for good, those bytes still unread, once our replies are sent.
+ * Scenario rules apply as on evhttp's path; a transport fault takes the
+ * socket the same way (hijack()). The first bytes that are anything else
+ * (another method, a partial or unusual request, EOF, an error) hand the
+ * connection to evhttp for good, those bytes still unread, once our replies
+ * are sent.
  * The replies are byte for byte what evhttp sends (t_fastlane.sh compares
  * both lanes); server.fast_lane = false turns the lane off. */
 
@@ -1604,7 +1629,7 @@ static int fast_send(struct guard *g, const struct util_buf *out)
 }
 
 /* Answers one parsed request; the reply goes to w->fast_out. Returns 1 if
- * the reply closes the connection. */
+ * the reply closes the connection, 2 if a transport fault took the socket. */
 static int fast_request(struct guard *g, const struct h1_request *h, struct scenario *sc)
 {
     struct worker *w = g->w;
@@ -1613,6 +1638,7 @@ static int fast_request(struct guard *g, const struct h1_request *h, struct scen
     memset(&q, 0, sizeof(q));
     q.w = w;
     q.h1 = h;
+    q.g = g;
     q.t0 = util_now_ns();
     q.now = time(NULL);
     q.cmd = EVHTTP_REQ_GET;
@@ -1625,28 +1651,33 @@ static int fast_request(struct guard *g, const struct h1_request *h, struct scen
     serve(&q);
     w->inflight--;
     g->last_ns = util_now_ns(); /* the idle time starts after the reply */
-    return q.close_after;
+    return q.taken ? 2 : q.close_after;
 }
 
 /* Serves the complete fast-lane requests at the start of buf[0 .. n) (bytes
- * peeked from the socket), consumes them and sends the replies; hands the
- * connection to evhttp at the first byte it does not serve. */
+ * peeked from the socket), consuming each before it is answered, and sends
+ * the replies; hands the connection to evhttp at the first byte it does not
+ * serve. Under a scenario with rules it serves one request per call, as
+ * evhttp does (a rule may act on the socket, so earlier replies go out
+ * first): the persistent read event brings the next one. */
 static void fast_serve(struct guard *g, char *buf, size_t n)
 {
     struct worker *w = g->w;
     size_t used = 0;
-    int close = 0, rc = 0;
+    int close = 0, more = 0, rc = 0;
 
     util_buf_reset(&w->fast_out);
     while (used < n && !close) {
         struct h1_request h;
         struct scenario *sc;
+        ssize_t k;
 
         if (h1_parse_get(buf + used, n - used, &h) != H1_OK)
             break;
         sc = scenario_engine_acquire(w->srv->engine);
-        if (sc->nrules) {
+        if (sc->nrules && used > 0) {
             scenario_release(sc);
+            more = 1;
             break;
         }
         if (!g->fast && !g->fast_done) {
@@ -1663,17 +1694,36 @@ static void fast_serve(struct guard *g, char *buf, size_t n)
             g->fast = 1;
             fast_arm(g, EV_READ);
         }
-        close = fast_request(g, &h, sc); /* releases sc */
+        /* consume the request before answering it, as evhttp has read it
+         * (MSG_TRUNC: TCP discards the bytes without copying them) */
+        while ((k = recv(g->fd, NULL, h.len, MSG_TRUNC | MSG_DONTWAIT)) < 0 && errno == EINTR)
+            ;
+        if (k != (ssize_t)h.len) {
+            scenario_release(sc);
+            close = -1;
+            break;
+        }
         used += h.len;
+        close = fast_request(g, &h, sc); /* releases sc */
+        if (close == 2) {
+            /* a transport fault has the socket now (the descriptor number
+             * holds a placeholder until evhttp frees its connection) */
+            event_del(g->watch);
+            g->fast = 0;
+            g->fast_done = 1;
+            return;
+        }
+    }
+    if (close < 0) { /* the socket failed under us: evhttp finds out and frees it */
+        g->close_pending = 0;
+        fast_handover(g);
+        return;
     }
     if (used == 0) {
         if (g->fast)
             fast_handover(g);
         return;
     }
-    /* consume exactly what was served; the rest stays for evhttp */
-    while (recv(g->fd, buf, used, MSG_DONTWAIT) < 0 && errno == EINTR)
-        ;
     rc = fast_send(g, &w->fast_out);
     if (w->fast_out.cap > FAST_PEEK * 4)
         util_buf_free(&w->fast_out); /* a big reply does not stay with the worker */
@@ -1682,7 +1732,7 @@ static void fast_serve(struct guard *g, char *buf, size_t n)
         fast_handover(g); /* evhttp sees the error or EOF and frees the connection */
         return;
     }
-    if (used < n || close) {
+    if ((used < n && !more) || close) {
         g->close_pending = close;
         if (rc == 0)
             fast_handover(g);
@@ -2029,9 +2079,8 @@ static void on_request(struct evhttp_request *r, void *arg)
 
 /* Answers one request, whichever transport brought it: HTTP.sys limits, IIS
  * routing and filtering, the scenario's rules, the healthy NDES; then the
- * logs, the journal and the counters. Releases q->sc. Transport faults need
- * evhttp's connection (q->r): the fast lane only takes requests when the
- * scenario has no rules. */
+ * logs, the journal and the counters. Releases q->sc. A transport fault
+ * takes the socket (hijack(): q->taken). */
 static void serve(struct rq *q)
 {
     struct worker *w = q->w;
@@ -2103,11 +2152,6 @@ static void serve(struct rq *q)
             sq.message_type = scep_peek_message_type(
                 q->der, (size_t)q->dlen, q->sc->needs_key_type ? &sq.signer_key_type : NULL);
         q->rule = scenario_match(s->engine, q->sc, &sq);
-    }
-    if (q->rule && q->r == NULL) {
-        /* cannot happen (the fast lane refuses scenarios with rules); if it
-         * did, answering healthy beats touching a connection evhttp lacks */
-        q->rule = NULL;
     }
     if (q->rule) {
         const struct sc_action *a = &q->rule->a;
