@@ -2485,6 +2485,7 @@ void server_free(struct server *s)
         if (w->base)
             event_base_free(w->base);
         util_buf_free(&w->log);
+        util_buf_free(&w->fast_out);
         winlog_buf_free(&w->wlb);
     }
     if (s->fd >= 0)
