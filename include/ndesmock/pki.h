@@ -6,6 +6,7 @@
 
 #include <openssl/evp.h>
 #include <openssl/x509.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -13,15 +14,24 @@
 
 #define PKI_PATH 512
 
+/* Where a struct pki stands (pki_start, pki_ready). */
+enum pki_state { PKI_EMPTY = 0, PKI_LOADING, PKI_READY, PKI_FAILED };
+
+/* pki_start() flags */
+#define PKI_LOAD_TLS 1u        /* also load tls.pem (tls_cert, tls_key) */
+#define PKI_LOAD_LATER 2u      /* make certificate objects and keys at first use */
+
+struct pki_loader; /* pki.c: what pki_start() leaves for pki_ready() */
+
 struct pki {
     X509 *root_cert;        /* self-signed root (== ca_cert's issuer) */
     X509 *ca_cert;          /* issuing CA: the root, or the intermediate */
-    EVP_PKEY *ca_key;
+    EVP_PKEY *ca_key;       /* ca_cert's (with an intermediate the root key is not loaded) */
     X509 *ra_sign_cert;     /* digitalSignature only: signs CertReps */
     EVP_PKEY *ra_sign_key;
     X509 *ra_enc_cert;      /* keyEncipherment only: requests are encrypted to it */
     EVP_PKEY *ra_enc_key;
-    X509 *tls_cert;
+    X509 *tls_cert;         /* NULL unless PKI_LOAD_TLS (or generated on this start) */
     EVP_PKEY *tls_key;
     int has_intermediate;
     EVP_PKEY *ca_key_for_faulty; /* borrowed root key during generation only */
@@ -46,11 +56,39 @@ struct pki {
     const EVP_MD *cert_md;  /* fetched once */
     X509_EXTENSION *ext_ku, *ext_eku, *ext_bc;
     X509_EXTENSION *ext_aki;    /* the CA's key identifier: the same for every issued cert */
+
+    atomic_int state;           /* enum pki_state: read with pki_ready() */
+    struct pki_loader *loader;  /* owned: what pki_start() left for pki_ready() */
 };
 
-/* Loads the PKI from STATE/pki, creating any missing part first (keys 0600).
- * Fills *pki; release with pki_free(). Returns 0, or -1 with a reason in err. */
+/* Loads the PKI from STATE/pki, creating any missing part first (keys 0600),
+ * TLS pair included, all before returning. Fills *pki; release with
+ * pki_free(). Returns 0, or -1 with a reason in err. */
 int pki_load_or_create(struct pki *pki, const struct config *cfg, char *err, size_t errlen);
+
+/* The server's start: like pki_load_or_create(), but tls_cert/tls_key only
+ * with PKI_LOAD_TLS, and when every file is already there and PKI_LOAD_LATER
+ * is given, only this is done before it returns: the PEM files are read, the
+ * keys checked (RSA keys decode in microseconds without OpenSSL's decoders),
+ * and getcacert_*, ra_sign_der/_ias, ca_chain_*, ca_md5, challenge, dir,
+ * ca_cert_path and has_intermediate are set. The certificate objects, the
+ * provider keys and the issuance fields are made by the first pki_ready()
+ * call: read them only after pki_ready() returned 0. cfg is borrowed until
+ * pki_free(). Returns 0, or -1 with a reason in err (release with pki_free()
+ * either way). */
+int pki_start(struct pki *pki, const struct config *cfg, unsigned flags, char *err,
+              size_t errlen);
+
+/* Makes sure every field is usable; any thread. After pki_start(PKI_LOAD_LATER)
+ * the first call does the decoding left (about 2 ms) while other callers wait
+ * on a mutex; afterwards a call is one atomic load. Returns 0, or -1 when
+ * loading failed or nothing was loaded, with the reason in err when err is not
+ * NULL (e.g. "DIR/ra-enc.pem: cannot read certificate and key (delete it to
+ * regenerate)"); a failure is final. */
+int pki_ready(struct pki *pki, char *err, size_t errlen);
+
+/* Frees everything (a pending decoding is dropped); no pki_ready() may run.
+ * NULL is a no-op. */
 void pki_free(struct pki *pki);
 
 /* Issues a certificate for req signed by the CA, subject and SANs from the

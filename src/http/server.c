@@ -1074,11 +1074,24 @@ static void caps_body(struct rq *q, struct reply *rep)
 
 static void pkioperation(struct rq *q, struct reply *rep, const struct scep_opts *opts)
 {
+    char perr[700];
+
     if (q->der == NULL || q->dlen <= 0) {
         /* Nothing NDES could decode: mscep.dll fails and IIS answers 500. */
         reply_iis_error(rep, 500, 0, 0);
         if (!q->note)
             q->note = "empty PKIOperation message";
+        return;
+    }
+    /* main.c leaves the lab PKI's certificate objects and keys to the first
+     * PKIOperation (pki_start(PKI_LOAD_LATER)): the first call makes them
+     * (about 2 ms; other workers wait), every later one is an atomic load. */
+    if (pki_ready(q->w->srv->scep->pki, perr, sizeof(perr)) != 0) {
+        static atomic_int logged;
+        if (atomic_exchange(&logged, 1) == 0)
+            fprintf(stderr, "ndesmock: lab PKI: %s\n", perr);
+        reply_iis_error(rep, 500, 0, 0);
+        q->note = "lab PKI not loaded";
         return;
     }
     scep_pkioperation_ex(q->w->srv->scep, q->der, (size_t)q->dlen, opts, &q->o);

@@ -287,8 +287,9 @@ static OSSL_PROVIDER *prov_default, *prov_legacy;
 
 static int load_providers(void)
 {
-    /* Loading "legacy" (single DES, which micromdm's client sends) turns off the
-     * implicit "default" provider: load both, explicitly, once. */
+    /* Loading "legacy" (single DES, which micromdm's client sends, and MD4 for
+     * NTLM logons) turns off the implicit "default" provider: load both,
+     * explicitly, once. */
     if (prov_default == NULL && (prov_default = OSSL_PROVIDER_load(NULL, "default")) == NULL)
         return -1;
     if (prov_legacy == NULL && (prov_legacy = OSSL_PROVIDER_load(NULL, "legacy")) == NULL)
@@ -530,7 +531,14 @@ int main(int argc, char **argv)
                 strerror(errno));
         return EXIT_RUNTIME;
     }
-    if (pki_load_or_create(&pki, &cfg, err, sizeof(err)) != 0) {
+    /* The files are read and the keys checked now; the certificate objects and
+     * provider keys are made by the first PKIOperation (pki_ready() in
+     * server.c): GetCACaps and GetCACert do not need them (2 ms of start-up,
+     * 0.3 MB of RSS while no enrollment came). */
+    if (pki_start(&pki, &cfg,
+                  (cfg.tls_listen[0] || generate_only ? PKI_LOAD_TLS : 0) |
+                      (generate_only ? 0 : PKI_LOAD_LATER),
+                  err, sizeof(err)) != 0) {
         fprintf(stderr, "ndesmock: lab PKI: %s\n", err);
         goto out;
     }
@@ -577,6 +585,11 @@ int main(int argc, char **argv)
     sctx.pending = pending;
     sctx.tids = tids;
     sctx.details = 1;
+    /* the HTTPS listener's contexts are made from the TLS pair: now */
+    if (cfg.tls_listen[0] && pki_ready(&pki, err, sizeof(err)) != 0) {
+        fprintf(stderr, "ndesmock: lab PKI: %s\n", err);
+        goto out;
+    }
     srv = server_new(&deps, err, sizeof(err));
     if (srv == NULL || server_start(srv, err, sizeof(err)) != 0) {
         fprintf(stderr, "ndesmock: %s\n", err);

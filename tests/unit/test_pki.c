@@ -476,6 +476,196 @@ Test(pki, intermediate_fixture)
 
 /* ---- store ---------------------------------------------------------------------- */
 
+/* ---- pki_start(PKI_LOAD_LATER): the bytes first, the objects at first use -- */
+
+static void *ready_in_thread(void *arg)
+{
+    struct pki *p = arg;
+    int ok = pki_ready(p, NULL, 0) == 0 && p->ra_enc_key != NULL && p->ra_sign_key != NULL &&
+             p->ca_cert != NULL && p->cert_md != NULL && p->ext_aki != NULL;
+
+    return ok ? p : NULL;
+}
+
+/* Replaces what follows the certificate in STATE/pki/file. */
+static void replace_key_block(const char *file, const char *block)
+{
+    char path[PATH_MAX], *pem, *end;
+    size_t n;
+    FILE *f;
+
+    snprintf(path, sizeof(path), "%s/pki/%s", env.dir, file);
+    pem = th_read_file(path, &n);
+    cr_assert_not_null(pem);
+    end = strstr(pem, "-----END CERTIFICATE-----\n");
+    cr_assert_not_null(end);
+    end[strlen("-----END CERTIFICATE-----\n")] = '\0';
+    f = fopen(path, "w");
+    cr_assert_not_null(f);
+    fputs(pem, f);
+    fputs(block, f);
+    fclose(f);
+    free(pem);
+}
+
+Test(pki, later_start_matches_full_load)
+{
+    struct pki lz;
+    char err[512] = "";
+    X509_REQ *r = csr("lazy", NULL);
+    X509 *c;
+
+    cr_assert_eq(pki_start(&lz, &env.cfg, PKI_LOAD_LATER, err, sizeof(err)), 0, "%s", err);
+    /* what is served before the first PKIOperation: a full load's bytes */
+    cr_assert_eq(lz.getcacert_len, env.pki.getcacert_len);
+    cr_assert_arr_eq(lz.getcacert_der, env.pki.getcacert_der, lz.getcacert_len);
+    cr_assert_eq(lz.ra_sign_len, env.pki.ra_sign_len);
+    cr_assert_arr_eq(lz.ra_sign_der, env.pki.ra_sign_der, lz.ra_sign_len);
+    cr_assert_eq(lz.ra_sign_ias_len, env.pki.ra_sign_ias_len);
+    cr_assert_arr_eq(lz.ra_sign_ias, env.pki.ra_sign_ias, lz.ra_sign_ias_len);
+    cr_assert_eq(lz.ca_chain_len, env.pki.ca_chain_len);
+    cr_assert_arr_eq(lz.ca_chain_der, env.pki.ca_chain_der, lz.ca_chain_len);
+    cr_assert_str_eq(lz.ca_md5, env.pki.ca_md5);
+    cr_assert_str_eq(lz.challenge, env.pki.challenge);
+    cr_assert_str_eq(lz.ca_cert_path, env.pki.ca_cert_path);
+    cr_assert_null(lz.ra_enc_key, "made at first use");
+
+    cr_assert_eq(pki_ready(&lz, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(pki_ready(&lz, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(X509_cmp(lz.ca_cert, env.pki.ca_cert), 0);
+    cr_assert_eq(X509_cmp(lz.ra_sign_cert, env.pki.ra_sign_cert), 0);
+    cr_assert_eq(X509_cmp(lz.ra_enc_cert, env.pki.ra_enc_cert), 0);
+    cr_assert_eq(EVP_PKEY_eq(lz.ca_key, env.pki.ca_key), 1);
+    cr_assert_eq(EVP_PKEY_eq(lz.ra_sign_key, env.pki.ra_sign_key), 1);
+    cr_assert_eq(EVP_PKEY_eq(lz.ra_enc_key, env.pki.ra_enc_key), 1);
+    cr_assert_null(lz.tls_cert, "without PKI_LOAD_TLS the TLS pair is not read");
+    cr_assert_null(lz.tls_key);
+    c = pki_issue(&lz, &env.cfg, r, err, sizeof(err));
+    cr_assert_not_null(c, "%s", err);
+    cr_assert(chain_ok(&env.pki, c));
+    X509_free(c);
+    X509_REQ_free(r);
+    pki_free(&lz);
+}
+
+Test(pki, first_use_from_many_threads)
+{
+    struct pki lz;
+    pthread_t t[4];
+    void *res;
+    char err[512] = "";
+    int i;
+
+    cr_assert_eq(pki_start(&lz, &env.cfg, PKI_LOAD_LATER | PKI_LOAD_TLS, err, sizeof(err)), 0,
+                 "%s", err);
+    /* four workers meet the first PKIOperation at once: one decodes, all see it all */
+    for (i = 0; i < 4; i++)
+        cr_assert_eq(pthread_create(&t[i], NULL, ready_in_thread, &lz), 0);
+    for (i = 0; i < 4; i++) {
+        pthread_join(t[i], &res);
+        cr_assert_not_null(res, "thread %d saw a PKI not fully loaded", i);
+    }
+    cr_assert_not_null(lz.tls_cert);
+    cr_assert(X509_check_private_key(lz.tls_cert, lz.tls_key));
+    pki_free(&lz);
+}
+
+Test(pki, undecodable_key_fails_the_start)
+{
+    struct pki lz;
+    char err[512] = "";
+
+    /* valid PEM, not a key: found at start, before anything is served */
+    replace_key_block("ra-enc.pem", "-----BEGIN PRIVATE KEY-----\nMAMCAQA=\n-----END PRIVATE KEY-----\n");
+    cr_assert_eq(pki_start(&lz, &env.cfg, PKI_LOAD_LATER, err, sizeof(err)), -1);
+    cr_assert_not_null(strstr(err, "/pki/ra-enc.pem: cannot read certificate and key"), "%s", err);
+    cr_assert_eq(pki_ready(&lz, NULL, 0), -1);
+    pki_free(&lz);
+    err[0] = '\0';
+    cr_assert_eq(pki_load_or_create(&lz, &env.cfg, err, sizeof(err)), -1);
+    cr_assert_not_null(strstr(err, "/pki/ra-enc.pem: cannot read certificate and key"), "%s", err);
+    pki_free(&lz);
+}
+
+Test(pki, certificate_not_der_fails_the_start)
+{
+    struct pki lz;
+    char path[PATH_MAX], err[512] = "";
+    char *pem, *key;
+    size_t n;
+    FILE *f;
+
+    snprintf(path, sizeof(path), "%s/pki/ra-enc.pem", env.dir);
+    pem = th_read_file(path, &n);
+    cr_assert_not_null(pem);
+    key = strstr(pem, "-----BEGIN PRIVATE KEY-----");
+    cr_assert_not_null(key);
+    f = fopen(path, "w");
+    cr_assert_not_null(f);
+    fputs("-----BEGIN CERTIFICATE-----\nMAMCAQA=\n-----END CERTIFICATE-----\n", f);
+    fputs(key, f);
+    fclose(f);
+    free(pem);
+    cr_assert_eq(pki_start(&lz, &env.cfg, PKI_LOAD_LATER, err, sizeof(err)), -1);
+    cr_assert_not_null(strstr(err, "/pki/ra-enc.pem: cannot read certificate and key"), "%s", err);
+    pki_free(&lz);
+}
+
+Test(pki, missing_key_block_fails_the_start)
+{
+    struct pki lz;
+    char err[512] = "";
+
+    replace_key_block("ra-sign.pem", "no key here\n");
+    cr_assert_eq(pki_start(&lz, &env.cfg, PKI_LOAD_LATER, err, sizeof(err)), -1);
+    cr_assert_not_null(strstr(err, "/pki/ra-sign.pem: cannot read certificate and key"), "%s", err);
+    pki_free(&lz);
+}
+
+Test(pki, undecodable_certificate_fails_at_first_use)
+{
+    struct pki lz;
+    char path[PATH_MAX], err[512] = "";
+    const char *bad = "-----BEGIN CERTIFICATE-----\nMAcwADAAAwEA\n-----END CERTIFICATE-----\n";
+    char *pem, *key;
+    size_t n;
+    FILE *f;
+
+    /* shaped like a Certificate (SEQUENCE { SEQUENCE, SEQUENCE, BIT STRING })
+     * but empty: read at start, refused when the object is made, for good */
+    snprintf(path, sizeof(path), "%s/pki/ra-enc.pem", env.dir);
+    pem = th_read_file(path, &n);
+    cr_assert_not_null(pem);
+    key = strstr(pem, "-----BEGIN PRIVATE KEY-----");
+    cr_assert_not_null(key);
+    f = fopen(path, "w");
+    cr_assert_not_null(f);
+    fputs(bad, f);
+    fputs(key, f);
+    fclose(f);
+    free(pem);
+    cr_assert_eq(pki_start(&lz, &env.cfg, PKI_LOAD_LATER, err, sizeof(err)), 0, "%s",
+                 err);
+    cr_assert_eq(pki_ready(&lz, err, sizeof(err)), -1);
+    cr_assert_not_null(strstr(err, "/pki/ra-enc.pem: cannot read certificate and key"), "%s", err);
+    err[0] = '\0';
+    cr_assert_eq(pki_ready(&lz, err, sizeof(err)), -1, "a failure is final");
+    cr_assert_not_null(strstr(err, "/pki/ra-enc.pem"), "%s", err);
+    pki_free(&lz);
+}
+
+Test(pki, free_drops_a_pending_load)
+{
+    struct pki lz;
+    char err[512] = "";
+
+    cr_assert_eq(pki_start(&lz, &env.cfg, PKI_LOAD_LATER, err, sizeof(err)), 0, "%s",
+                 err);
+    pki_free(&lz);
+    cr_assert_null(lz.loader);
+    cr_assert_eq(pki_ready(&lz, NULL, 0), -1, "a freed PKI is not ready");
+}
+
 Test(store, put_writes_pem_and_index_line)
 {
     X509_REQ *r = csr("stored.example", NULL);
