@@ -508,6 +508,26 @@ static void replace_key_block(const char *file, const char *block)
     free(pem);
 }
 
+/* Replaces the certificate block of STATE/pki/FILE with block (the key stays). */
+static void replace_cert_block(const char *file, const char *block)
+{
+    char path[PATH_MAX], *pem, *key;
+    size_t n;
+    FILE *f;
+
+    snprintf(path, sizeof(path), "%s/pki/%s", env.dir, file);
+    pem = th_read_file(path, &n);
+    cr_assert_not_null(pem);
+    key = strstr(pem, "-----BEGIN PRIVATE KEY-----");
+    cr_assert_not_null(key);
+    f = fopen(path, "w");
+    cr_assert_not_null(f);
+    fputs(block, f);
+    fputs(key, f);
+    fclose(f);
+    free(pem);
+}
+
 Test(pki, later_start_matches_full_load)
 {
     struct pki lz;
@@ -590,22 +610,9 @@ Test(pki, undecodable_key_fails_the_start)
 Test(pki, certificate_not_der_fails_the_start)
 {
     struct pki lz;
-    char path[PATH_MAX], err[512] = "";
-    char *pem, *key;
-    size_t n;
-    FILE *f;
+    char err[512] = "";
 
-    snprintf(path, sizeof(path), "%s/pki/ra-enc.pem", env.dir);
-    pem = th_read_file(path, &n);
-    cr_assert_not_null(pem);
-    key = strstr(pem, "-----BEGIN PRIVATE KEY-----");
-    cr_assert_not_null(key);
-    f = fopen(path, "w");
-    cr_assert_not_null(f);
-    fputs("-----BEGIN CERTIFICATE-----\nMAMCAQA=\n-----END CERTIFICATE-----\n", f);
-    fputs(key, f);
-    fclose(f);
-    free(pem);
+    replace_cert_block("ra-enc.pem", "-----BEGIN CERTIFICATE-----\nMAMCAQA=\n-----END CERTIFICATE-----\n");
     cr_assert_eq(pki_start(&lz, &env.cfg, PKI_LOAD_LATER, err, sizeof(err)), -1);
     cr_assert_not_null(strstr(err, "/pki/ra-enc.pem: cannot read certificate and key"), "%s", err);
     pki_free(&lz);
@@ -625,25 +632,12 @@ Test(pki, missing_key_block_fails_the_start)
 Test(pki, undecodable_certificate_fails_at_first_use)
 {
     struct pki lz;
-    char path[PATH_MAX], err[512] = "";
-    const char *bad = "-----BEGIN CERTIFICATE-----\nMAcwADAAAwEA\n-----END CERTIFICATE-----\n";
-    char *pem, *key;
-    size_t n;
-    FILE *f;
+    char err[512] = "";
 
     /* shaped like a Certificate (SEQUENCE { SEQUENCE, SEQUENCE, BIT STRING })
      * but empty: read at start, refused when the object is made, for good */
-    snprintf(path, sizeof(path), "%s/pki/ra-enc.pem", env.dir);
-    pem = th_read_file(path, &n);
-    cr_assert_not_null(pem);
-    key = strstr(pem, "-----BEGIN PRIVATE KEY-----");
-    cr_assert_not_null(key);
-    f = fopen(path, "w");
-    cr_assert_not_null(f);
-    fputs(bad, f);
-    fputs(key, f);
-    fclose(f);
-    free(pem);
+    replace_cert_block("ra-enc.pem",
+                       "-----BEGIN CERTIFICATE-----\nMAcwADAAAwEA\n-----END CERTIFICATE-----\n");
     cr_assert_eq(pki_start(&lz, &env.cfg, PKI_LOAD_LATER, err, sizeof(err)), 0, "%s",
                  err);
     cr_assert_eq(pki_ready(&lz, err, sizeof(err)), -1);
