@@ -117,7 +117,7 @@ def replies(base, raw, n, heads):
             out.append(data[:head_end + 4 + blen])
             data = data[head_end + 4 + blen:]
         if len(out) >= n:
-            s.settimeout(0.15)  # is the connection closed after the last reply?
+            s.settimeout(0.4)  # is the connection closed after the last reply? (ASan builds are slow)
         try:
             b = s.recv(65536)
         except socket.timeout:
