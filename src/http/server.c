@@ -1444,6 +1444,22 @@ static void guard_free(struct guard *g)
     balance(w);
 }
 
+/* The peer's numeric address into host ("-" when unknown, as evhttp names
+ * it); returns its port (0 when unknown). */
+static int socket_peer(int fd, char *host, size_t cap)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    char port[16];
+
+    if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0 &&
+        getnameinfo((struct sockaddr *)&ss, sl, host, (socklen_t)cap, port, sizeof(port),
+                    NI_NUMERICHOST | NI_NUMERICSERV) == 0)
+        return atoi(port);
+    snprintf(host, cap, "-");
+    return 0;
+}
+
 /* Answers on the raw socket and shuts it down; evhttp then sees EOF and frees
  * the connection (the guard is reclaimed by the sweep). */
 static void guard_answer(struct guard *g, const struct reply *rep, const char *why)
@@ -1467,18 +1483,7 @@ static void guard_answer(struct guard *g, const struct reply *rep, const char *w
     q.uri_len = 1;
     q.query = "";
     q.note = why;
-    snprintf(q.peer, sizeof(q.peer), "-");
-    {
-        struct sockaddr_storage ss;
-        socklen_t sl = sizeof(ss);
-        char host[64], port[16];
-        if (getpeername(g->fd, (struct sockaddr *)&ss, &sl) == 0 &&
-            getnameinfo((struct sockaddr *)&ss, sl, host, sizeof(host), port, sizeof(port),
-                        NI_NUMERICHOST | NI_NUMERICSERV) == 0) {
-            snprintf(q.peer, sizeof(q.peer), "%s", host);
-            q.peer_port = atoi(port);
-        }
-    }
+    q.peer_port = socket_peer(g->fd, q.peer, sizeof(q.peer));
     if (w->srv->cfg->access_log)
         util_buf_appendf(&w->log, "- %s - - status=%d.%d bytes=%zu note=\"%s\"\n", q.peer,
                          rep->status, rep->substatus, rep->len, why);
@@ -1694,15 +1699,8 @@ static void fast_serve(struct guard *g, char *buf, size_t n)
             break;
         }
         if (!g->fast && !g->fast_done) {
-            struct sockaddr_storage ss;
-            socklen_t sl = sizeof(ss);
-            char port[16];
             /* take the connection: evhttp stops reading, our event reads */
-            snprintf(g->peer, sizeof(g->peer), "-");
-            if (getpeername(g->fd, (struct sockaddr *)&ss, &sl) == 0 &&
-                getnameinfo((struct sockaddr *)&ss, sl, g->peer, sizeof(g->peer), port,
-                            sizeof(port), NI_NUMERICHOST | NI_NUMERICSERV) == 0)
-                g->peer_port = atoi(port);
+            g->peer_port = socket_peer(g->fd, g->peer, sizeof(g->peer));
             bufferevent_disable(g->bev, EV_READ);
             g->fast = 1;
             fast_arm(g, EV_READ);
