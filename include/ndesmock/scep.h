@@ -108,6 +108,7 @@ struct scep_algs {
     const EVP_MD *sha1, *sha256, *sha512; /* for scenario overrides and decoding */
     const EVP_MD *sha224, *sha384;        /* decoding */
     const EVP_CIPHER *des3, *aes128, *aes192, *aes256;
+    const EVP_CIPHER *des;       /* decoding; NULL without OpenSSL's legacy provider */
 };
 
 /* Requests left PENDING (scenario action), keyed by transactionID, until

@@ -4,7 +4,9 @@
 
 #include <openssl/err.h>
 #include <openssl/objects.h>
+#include <openssl/core_names.h>
 #include <openssl/pkcs7.h>
+#include <openssl/rsa.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -100,7 +102,8 @@ static void get_challenge(struct scep_request *req)
     req->has_challenge = 1;
 }
 
-static int match_recipient(PKCS7 *env, X509 *cert)
+/* The RecipientInfo addressed to cert (issuer and serial), or NULL. */
+static PKCS7_RECIP_INFO *match_recipient(PKCS7 *env, X509 *cert)
 {
     STACK_OF(PKCS7_RECIP_INFO) *ris = env->d.enveloped->recipientinfo;
     int i;
@@ -110,9 +113,89 @@ static int match_recipient(PKCS7 *env, X509 *cert)
         if (ri->issuer_and_serial &&
             X509_NAME_cmp(ri->issuer_and_serial->issuer, X509_get_issuer_name(cert)) == 0 &&
             ASN1_INTEGER_cmp(ri->issuer_and_serial->serial, X509_get0_serialNumber(cert)) == 0)
-            return 1;
+            return ri;
     }
-    return 0;
+    return NULL;
+}
+
+static const EVP_CIPHER *content_cipher(const struct scep_ctx *ctx, int nid)
+{
+    switch (nid) {
+    case NID_des_cbc: return ctx->algs.des; /* NULL without OpenSSL's legacy provider */
+    case NID_des_ede3_cbc: return ctx->algs.des3;
+    case NID_aes_128_cbc: return ctx->algs.aes128;
+    case NID_aes_192_cbc: return ctx->algs.aes192;
+    case NID_aes_256_cbc: return ctx->algs.aes256;
+    default: return NULL;
+    }
+}
+
+/* Opens the EnvelopedData through the RecipientInfo ri (ours): the
+ * content-encryption key with the RA encryption key (RSA PKCS#1 v1.5), then
+ * the content. On success *inner is OPENSSL_malloc'd (caller frees) and 0 is
+ * returned; -1 on any failure.
+ * PKCS7_decrypt() is not used: when the key does not decrypt, or decrypts to
+ * the wrong length, it goes on with a random key (its defence against padding
+ * oracles), so one and the same request was answered "Bad Data" or "not a
+ * PKCS#10 request" at random (found by fuzz_envelope's differential oracle).
+ * NDES fails the decryption; so does this, every time. */
+static int open_envelope(const struct scep_ctx *ctx, PKCS7 *env, PKCS7_RECIP_INFO *ri,
+                         uint8_t **inner, size_t *inner_len)
+{
+    PKCS7_ENC_CONTENT *ec = env->d.enveloped->enc_data;
+    const EVP_CIPHER *c = content_cipher(ctx, OBJ_obj2nid(ec->algorithm->algorithm));
+    EVP_PKEY_CTX *pctx = NULL;
+    EVP_CIPHER_CTX *cctx = NULL;
+    unsigned char ek[1024];
+    size_t eklen = sizeof(ek);
+    uint8_t *buf = NULL;
+    int n1 = 0, n2 = 0, rc = -1;
+
+    *inner = NULL;
+    *inner_len = 0;
+    if (c == NULL || ec->enc_data == NULL || ri->enc_key == NULL ||
+        EVP_PKEY_get_size(ctx->pki->ra_enc_key) > (int)sizeof(ek))
+        goto out;
+    pctx = EVP_PKEY_CTX_new_from_pkey(NULL, ctx->pki->ra_enc_key, NULL);
+    if (pctx == NULL || EVP_PKEY_decrypt_init(pctx) <= 0 ||
+        EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PADDING) <= 0)
+        goto out;
+#ifdef OSSL_ASYM_CIPHER_PARAM_IMPLICIT_REJECTION
+    /* OpenSSL 3.2+ would return a synthetic key for bad padding: fail instead. */
+    {
+        unsigned int zero = 0;
+        OSSL_PARAM prm[2] = {
+            OSSL_PARAM_construct_uint(OSSL_ASYM_CIPHER_PARAM_IMPLICIT_REJECTION, &zero),
+            OSSL_PARAM_END};
+        if (EVP_PKEY_CTX_set_params(pctx, prm) <= 0)
+            goto out;
+    }
+#endif
+    if (EVP_PKEY_decrypt(pctx, ek, &eklen, ASN1_STRING_get0_data(ri->enc_key),
+                         (size_t)ASN1_STRING_length(ri->enc_key)) <= 0 ||
+        eklen != (size_t)EVP_CIPHER_get_key_length(c))
+        goto out;
+    cctx = EVP_CIPHER_CTX_new();
+    if (cctx == NULL || !EVP_DecryptInit_ex2(cctx, c, NULL, NULL, NULL) ||
+        EVP_CIPHER_asn1_to_param(cctx, ec->algorithm->parameter) <= 0 ||
+        !EVP_DecryptInit_ex2(cctx, NULL, ek, NULL, NULL))
+        goto out;
+    buf = OPENSSL_malloc((size_t)ASN1_STRING_length(ec->enc_data) + EVP_MAX_BLOCK_LENGTH);
+    if (buf == NULL ||
+        !EVP_DecryptUpdate(cctx, buf, &n1, ASN1_STRING_get0_data(ec->enc_data),
+                           ASN1_STRING_length(ec->enc_data)) ||
+        !EVP_DecryptFinal_ex(cctx, buf + n1, &n2))
+        goto out;
+    *inner = buf;
+    *inner_len = (size_t)n1 + (size_t)n2;
+    buf = NULL;
+    rc = 0;
+out:
+    OPENSSL_cleanse(ek, sizeof(ek));
+    OPENSSL_free(buf);
+    EVP_CIPHER_CTX_free(cctx);
+    EVP_PKEY_CTX_free(pctx);
+    return rc;
 }
 
 #define WHY(...) snprintf(why, whylen, __VA_ARGS__)
@@ -317,11 +400,10 @@ enum scep_decode scep_request_decode(const struct scep_ctx *ctx, const uint8_t *
 {
     const unsigned char *p;
     PKCS7 *p7 = NULL, *env = NULL;
-    BIO *out = NULL;
+    PKCS7_RECIP_INFO *ri;
     enum scep_decode rc;
     const uint8_t *cdata = NULL;
     size_t clen = 0;
-    BUF_MEM *bm;
 
     memset(req, 0, sizeof(*req));
     req->msg_type = SCEP_MSG_NONE;
@@ -350,29 +432,20 @@ enum scep_decode scep_request_decode(const struct scep_ctx *ctx, const uint8_t *
         WHY("content cipher %s not supported", OBJ_nid2sn(req->cipher_nid));
         goto out;
     }
-    if (!match_recipient(env, ctx->pki->ra_enc_cert)) {
+    ri = match_recipient(env, ctx->pki->ra_enc_cert);
+    if (ri == NULL) {
         rc = SCEP_DECODE_UNDECRYPTABLE;
         WHY("no RecipientInfo for the RA encryption certificate (0x80090005 Bad Data)");
         goto out;
     }
-    rc = SCEP_DECODE_UNDECRYPTABLE;
-    out = BIO_new(BIO_s_mem());
-    if (out == NULL ||
-        PKCS7_decrypt(env, ctx->pki->ra_enc_key, ctx->pki->ra_enc_cert, out, PKCS7_BINARY) != 1) {
+    if (open_envelope(ctx, env, ri, &req->inner, &req->inner_len) != 0) {
+        rc = SCEP_DECODE_UNDECRYPTABLE;
         WHY("cannot decrypt the client's PKCS7 message (0x80090005 Bad Data)");
         goto out;
     }
-    BIO_get_mem_ptr(out, &bm);
-    if (bm->length == 0) {
+    if (req->inner_len == 0) {
         rc = SCEP_DECODE_BAD_CONTENT;
         WHY("empty messageData");
-        goto out;
-    }
-    req->inner = OPENSSL_memdup(bm->data, bm->length);
-    req->inner_len = bm->length;
-    if (req->inner == NULL) {
-        rc = SCEP_DECODE_MALFORMED;
-        WHY("out of memory");
         goto out;
     }
 
@@ -402,7 +475,6 @@ enum scep_decode scep_request_decode(const struct scep_ctx *ctx, const uint8_t *
     WHY("ok");
 out:
     ERR_clear_error();
-    BIO_free(out);
     PKCS7_free(env);
     PKCS7_free(p7);
     return rc;

@@ -91,6 +91,9 @@ int scep_ctx_init(struct scep_ctx *ctx, const struct config *cfg, struct pki *pk
     ctx->algs.aes128 = EVP_CIPHER_fetch(NULL, "AES-128-CBC", NULL);
     ctx->algs.aes192 = EVP_CIPHER_fetch(NULL, "AES-192-CBC", NULL);
     ctx->algs.aes256 = EVP_CIPHER_fetch(NULL, "AES-256-CBC", NULL);
+    /* Single DES lives in the legacy provider: without it DES requests do not decrypt. */
+    ctx->algs.des = EVP_CIPHER_fetch(NULL, "DES-CBC", NULL);
+    ERR_clear_error();
     if (!ctx->algs.md_reply || !ctx->algs.sha1 || !ctx->algs.sha256 || !ctx->algs.sha512 ||
         !ctx->algs.sha224 || !ctx->algs.sha384 ||
         !ctx->algs.des3 || !ctx->algs.aes128 || !ctx->algs.aes192 ||
@@ -124,6 +127,7 @@ void scep_ctx_free(struct scep_ctx *ctx)
     EVP_CIPHER_free((EVP_CIPHER *)ctx->algs.aes128);
     EVP_CIPHER_free((EVP_CIPHER *)ctx->algs.aes192);
     EVP_CIPHER_free((EVP_CIPHER *)ctx->algs.aes256);
+    EVP_CIPHER_free((EVP_CIPHER *)ctx->algs.des);
     memset(&ctx->algs, 0, sizeof(ctx->algs));
 }
 

@@ -266,6 +266,110 @@ Test(decode, encrypted_to_another_cert_is_undecryptable)
     util_buf_free(&b);
 }
 
+/* A SignedData PKCSReq (the fixture's client) around env_der: lets a test
+ * hand the decoder an EnvelopedData of its own making. */
+static void sign_envelope(const uint8_t *env_der, int env_len, struct util_buf *out)
+{
+    PKCS7 *p7 = PKCS7_new();
+    PKCS7_SIGNER_INFO *si;
+    ASN1_PRINTABLESTRING *mt = ASN1_PRINTABLESTRING_new(), *tid = ASN1_PRINTABLESTRING_new();
+    ASN1_OCTET_STRING *nonce = ASN1_OCTET_STRING_new();
+    unsigned char *der = NULL;
+    BIO *bio;
+    int l;
+
+    cr_assert(p7 && mt && tid && nonce);
+    cr_assert(PKCS7_set_type(p7, NID_pkcs7_signed) && PKCS7_content_new(p7, NID_pkcs7_data));
+    si = PKCS7_add_signature(p7, env.client_cert, env.client_key, EVP_sha256());
+    cr_assert(si && PKCS7_add_certificate(p7, env.client_cert));
+    cr_assert(ASN1_STRING_set(mt, "19", 2) && ASN1_STRING_set(tid, TH_TID, -1) &&
+              ASN1_STRING_set(nonce, "0123456789abcdef", 16));
+    cr_assert(PKCS7_add_signed_attribute(si, NID_pkcs9_contentType, V_ASN1_OBJECT,
+                                         OBJ_nid2obj(NID_pkcs7_data)));
+    cr_assert(PKCS7_add_signed_attribute(si, scep_nid_message_type, V_ASN1_PRINTABLESTRING, mt));
+    cr_assert(PKCS7_add_signed_attribute(si, scep_nid_transaction_id, V_ASN1_PRINTABLESTRING, tid));
+    cr_assert(PKCS7_add_signed_attribute(si, scep_nid_sender_nonce, V_ASN1_OCTET_STRING, nonce));
+    bio = PKCS7_dataInit(p7, NULL);
+    cr_assert(bio && BIO_write(bio, env_der, env_len) == env_len && PKCS7_dataFinal(p7, bio));
+    BIO_free_all(bio);
+    l = i2d_PKCS7(p7, &der);
+    cr_assert_gt(l, 0);
+    util_buf_reset(out);
+    cr_assert_eq(util_buf_append(out, der, (size_t)l), 0);
+    OPENSSL_free(der);
+    PKCS7_free(p7);
+}
+
+/* PKCS7_decrypt() carries on with a random key when the content-encryption
+ * key does not decrypt (or has the wrong length), so such a request used to
+ * be answered "Bad Data" or "not a PKCS#10 request" at random (a valid final
+ * padding under the random key: about 1 in 256 for DES). It must be
+ * UNDECRYPTABLE every time, on both decoding paths. With the old code the
+ * 2 x 500 rounds miss the random answer with a chance of about 2 %. */
+Test(decode, bad_content_key_is_undecryptable_every_time)
+{
+    EVP_CIPHER *des = EVP_CIPHER_fetch(NULL, "DES-CBC", NULL);
+    X509_REQ *csr = scep_build_csr(env.client_key, "device.example", TH_CHALLENGE, NULL,
+                                   EVP_sha256());
+    STACK_OF(X509) *rc = sk_X509_new_null();
+    unsigned char *csr_der = NULL, *env_der = NULL, key16[16] = {0}, *ek = NULL;
+    BIO *in;
+    PKCS7 *p7env;
+    PKCS7_RECIP_INFO *ri;
+    EVP_PKEY_CTX *pc;
+    struct util_buf b;
+    struct scep_request req;
+    size_t eklen = 0;
+    int csr_len, env_len, round, kind;
+
+    cr_assert(des && csr && rc && sk_X509_push(rc, env.pki.ra_enc_cert));
+    csr_len = i2d_X509_REQ(csr, &csr_der);
+    in = BIO_new_mem_buf(csr_der, csr_len);
+    p7env = PKCS7_encrypt(rc, in, des, PKCS7_BINARY);
+    cr_assert_not_null(p7env);
+    ri = sk_PKCS7_RECIP_INFO_value(p7env->d.enveloped->recipientinfo, 0);
+    /* a 16-byte key, correctly RSA-encrypted to us, for an 8-byte-key cipher */
+    pc = EVP_PKEY_CTX_new_from_pkey(NULL, X509_get0_pubkey(env.pki.ra_enc_cert), NULL);
+    cr_assert(pc && EVP_PKEY_encrypt_init(pc) > 0 &&
+              EVP_PKEY_CTX_set_rsa_padding(pc, RSA_PKCS1_PADDING) > 0 &&
+              EVP_PKEY_encrypt(pc, NULL, &eklen, key16, sizeof(key16)) > 0);
+    ek = OPENSSL_malloc(eklen);
+    cr_assert(ek && EVP_PKEY_encrypt(pc, ek, &eklen, key16, sizeof(key16)) > 0);
+    util_buf_init(&b);
+    for (kind = 0; kind < 2; kind++) {
+        if (kind == 0) {
+            /* garbage where the RSA-encrypted key is */
+            memset(ri->enc_key->data, 0x5A, (size_t)ri->enc_key->length);
+        } else {
+            cr_assert(ASN1_STRING_set(ri->enc_key, ek, (int)eklen));
+        }
+        env_der = NULL;
+        env_len = i2d_PKCS7(p7env, &env_der);
+        cr_assert_gt(env_len, 0);
+        sign_envelope(env_der, env_len, &b);
+        for (round = 0; round < 500; round++) {
+            enum scep_decode d;
+
+            env.ctx.no_fast = round & 1;
+            d = decode(&b, &req);
+            scep_request_clear(&req);
+            cr_assert_eq(d, SCEP_DECODE_UNDECRYPTABLE, "case %d, round %d: %s", kind, round,
+                         scep_decode_str(d));
+        }
+        env.ctx.no_fast = 0;
+        OPENSSL_free(env_der);
+    }
+    util_buf_free(&b);
+    OPENSSL_free(ek);
+    EVP_PKEY_CTX_free(pc);
+    PKCS7_free(p7env);
+    BIO_free(in);
+    OPENSSL_free(csr_der);
+    sk_X509_free(rc);
+    X509_REQ_free(csr);
+    EVP_CIPHER_free(des);
+}
+
 Test(decode, garbage_is_malformed)
 {
     static const uint8_t junk1[] = {0x30, 0x03, 0x02, 0x01, 0x01};
