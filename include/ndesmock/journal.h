@@ -53,10 +53,13 @@ struct journal *journal_new(size_t capacity, size_t raw_cap, int keep_secrets);
 void journal_free(struct journal *j);
 size_t journal_raw_cap(const struct journal *j);
 
-/* Copies e into the ring (taking e->raw: the caller must not free it). */
+/* Copies e into the ring, packed (journal.c), taking e->raw: the caller must
+ * not free it. Clears e->challenge first when secrets are not kept. Entries
+ * cost what their fields hold: zero e before filling it. */
 void journal_add(struct journal *j, struct journal_entry *e);
 
-/* Calls fn for every stored entry, oldest first, under the journal lock. */
+/* Calls fn for every stored entry, oldest first, under the journal lock; e is
+ * an unpacked copy valid during the call only. */
 void journal_each(struct journal *j, void (*fn)(const struct journal_entry *e, void *arg),
                   void *arg);
 /* Copies the raw bytes of entry id into *out (malloc'd, caller frees).

@@ -2,6 +2,7 @@
 #include "ndesmock/scep.h"
 #include "pending.h"
 
+#include <openssl/evp.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -164,11 +165,14 @@ void scep_pending_each(struct scep_pending *p,
 /* ---- transactionID replay table ----
  * A direct-mapped cache (slot = hash of the transactionID): O(1) per request;
  * a colliding newer transaction evicts an older one, so replay detection is
- * best effort over the most recent few thousand transactions. */
+ * best effort over the most recent few thousand transactions. A slot keeps the
+ * transactionID's SHA-1, not its text (up to 128 characters): 41 bytes a slot
+ * instead of 149, so the table's 4,096 slots touch 164 KB, not 600 KB. */
 
 struct tid_slot {
-    char tid[129];
+    unsigned char tid[20]; /* SHA-1 of the transactionID */
     unsigned char key[20]; /* SHA-1 of the requester's public key */
+    unsigned char used;
 };
 
 struct scep_tids {
@@ -202,26 +206,26 @@ void scep_tids_free(struct scep_tids *t)
     free(t);
 }
 
-static size_t tid_hash(const char *s)
+int tids_check(struct scep_tids *t, const EVP_MD *sha1, const char *tid,
+               const unsigned char key[20])
 {
-    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-
-    while (*s)
-        h = (h ^ (unsigned char)*s++) * 1099511628211ULL;
-    return (size_t)h;
-}
-
-int tids_check(struct scep_tids *t, const char *tid, const unsigned char key[20])
-{
-    struct tid_slot *sl = &t->slots[tid_hash(tid) % t->cap];
+    unsigned char h[EVP_MAX_MD_SIZE];
+    unsigned int hlen = 0;
+    struct tid_slot *sl;
+    size_t slot;
     int rc = 0;
 
+    if (!EVP_Digest(tid, strlen(tid), h, &hlen, sha1, NULL) || hlen != sizeof(sl->tid))
+        return 0; /* cannot tell: let it through, as a table miss would */
+    memcpy(&slot, h, sizeof(slot)); /* SHA-1 bits are as good a slot hash as any */
+    sl = &t->slots[slot % t->cap];
     pthread_mutex_lock(&t->mu);
-    if (strcmp(sl->tid, tid) == 0) {
+    if (sl->used && memcmp(sl->tid, h, sizeof(sl->tid)) == 0) {
         rc = memcmp(sl->key, key, 20) == 0 ? 0 : -1;
     } else {
-        snprintf(sl->tid, sizeof(sl->tid), "%s", tid);
+        memcpy(sl->tid, h, sizeof(sl->tid));
         memcpy(sl->key, key, 20);
+        sl->used = 1;
     }
     pthread_mutex_unlock(&t->mu);
     return rc;

@@ -3,6 +3,7 @@
 #ifndef SCEP_PENDING_H
 #define SCEP_PENDING_H
 
+#include <openssl/evp.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -32,7 +33,8 @@ int pending_poll(struct scep_pending *p, const char *tid, uint8_t **csr, size_t 
 
 struct scep_tids;
 /* 0 if tid is new (now remembered) or was used with the same key; -1 if it
- * was used with a different key. */
-int tids_check(struct scep_tids *t, const char *tid, const unsigned char key[20]);
+ * was used with a different key. sha1: the fetched SHA-1 (ctx->algs.sha1). */
+int tids_check(struct scep_tids *t, const EVP_MD *sha1, const char *tid,
+               const unsigned char key[20]);
 
 #endif

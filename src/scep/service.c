@@ -405,7 +405,7 @@ void scep_pkioperation_ex(const struct scep_ctx *ctx, const uint8_t *msg, size_t
         if (poll_pending(ctx, &req, opts, out))
             break; /* a PKCSReq resent for a pending transaction */
         if (ctx->tids) {
-            if (tids_check(ctx->tids, req.tid_print, req.signer_keyhash) != 0) {
+            if (tids_check(ctx->tids, ctx->algs.sha1, req.tid_print, req.signer_keyhash) != 0) {
                 snprintf(out->reason, sizeof(out->reason),
                          "transactionID already used with a different key");
                 reply(ctx, &req, opts, out, SCEP_STATUS_FAILURE, SCEP_FAIL_BADREQUEST,

@@ -1171,3 +1171,33 @@ Test(pkiop, outcome_strings)
     cr_assert_str_eq(scep_fail_info_str(SCEP_FAIL_BADALG), "badAlg");
     cr_assert_str_eq(scep_decode_str(SCEP_DECODE_UNDECRYPTABLE), "undecryptable");
 }
+
+/* ---- transactionID replay table (src/scep/pending.c) ---- */
+#include "../../src/scep/pending.h"
+
+Test(tids, replay_with_other_key_refused_same_key_allowed)
+{
+    struct scep_tids *t = scep_tids_new(64);
+    EVP_MD *sha1 = EVP_MD_fetch(NULL, "SHA1", NULL);
+    unsigned char k1[20], k2[20];
+    char tid[40];
+    int i;
+
+    cr_assert(t && sha1);
+    memset(k1, 1, sizeof(k1));
+    memset(k2, 2, sizeof(k2));
+    cr_assert_eq(tids_check(t, sha1, "tid-A", k1), 0, "new transactionID");
+    cr_assert_eq(tids_check(t, sha1, "tid-A", k1), 0, "same key again (a client's retry)");
+    cr_assert_eq(tids_check(t, sha1, "tid-A", k2), -1, "same transactionID, other key");
+    cr_assert_eq(tids_check(t, sha1, "tid-B", k2), 0, "other transactionID");
+    /* an empty transactionID is remembered like any other (an all-zero slot is not a match) */
+    cr_assert_eq(tids_check(t, sha1, "", k2), 0);
+    cr_assert_eq(tids_check(t, sha1, "", k1), -1);
+    /* the table is bounded: many new transactions evict old ones, never refuse new ones */
+    for (i = 0; i < 1000; i++) {
+        snprintf(tid, sizeof(tid), "fill-%d", i);
+        cr_assert_eq(tids_check(t, sha1, tid, i % 2 ? k1 : k2), 0, "%s is new", tid);
+    }
+    EVP_MD_free(sha1);
+    scep_tids_free(t);
+}
