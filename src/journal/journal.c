@@ -7,19 +7,19 @@
  * replaced by (0, run length), which the zeroed entry the server fills
  * shrinks to what its fields hold (~0.3 KB), without a table of fields that
  * would have to follow the struct. journal_each unpacks one entry at a time
- * onto its own stack. The raw request stays a separate allocation. */
+ * onto its own stack. The raw request is copied in after the packed entry
+ * (the caller's buffer has grown by doubling: up to twice its length). */
 #include "ndesmock/journal.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-/* One ring slot. Owns raw. */
+/* One ring slot, one allocation: the packed entry, then the raw bytes. */
 struct rec {
     uint64_t id;
-    uint8_t *raw;
     size_t raw_len;
     size_t packed_len;
-    uint8_t packed[]; /* the entry, zero runs encoded */
+    uint8_t packed[]; /* packed_len bytes of the entry (zero runs encoded), raw_len raw bytes */
 };
 
 struct journal {
@@ -54,10 +54,12 @@ struct journal *journal_new(size_t capacity, size_t raw_cap, int keep_secrets)
 
 static void entry_free(struct rec *r)
 {
-    if (r) {
-        free(r->raw);
-        free(r);
-    }
+    free(r);
+}
+
+static const uint8_t *rec_raw(const struct rec *r)
+{
+    return r->packed + r->packed_len;
 }
 
 /* Encodes n bytes: a non-zero byte stands for itself, (0, k) for k zero bytes
@@ -107,7 +109,7 @@ static int rec_unpack(const struct rec *r, struct journal_entry *e)
     if (zero_runs_unpack(r->packed, r->packed_len, (uint8_t *)e, sizeof(*e)) != 0)
         return -1;
     e->id = r->id;
-    e->raw = r->raw;
+    e->raw = (uint8_t *)rec_raw(r); /* the callback gets a const entry */
     e->raw_len = r->raw_len;
     return 0;
 }
@@ -142,26 +144,29 @@ size_t journal_raw_cap(const struct journal *j)
 
 void journal_add(struct journal *j, struct journal_entry *e)
 {
-    uint8_t packed[2 * sizeof(struct journal_entry)];
+    uint8_t packed[2 * sizeof(struct journal_entry)], *raw;
     struct rec *r, *old;
-    size_t n;
+    size_t n, raw_len;
 
     if (!j->keep_secrets) {
         memset(e->challenge, 0, sizeof(e->challenge));
         e->has_challenge = 0;
     }
-    n = zero_runs_pack((const uint8_t *)e, sizeof(*e), packed);
-    r = malloc(sizeof(*r) + n);
-    if (r == NULL) {
-        free(e->raw);
-        e->raw = NULL;
-        return;
-    }
-    r->raw = e->raw;
-    r->raw_len = e->raw_len;
-    r->packed_len = n;
-    memcpy(r->packed, packed, n);
+    raw = e->raw; /* packed without the pointer: it is restored on unpack */
+    raw_len = raw ? e->raw_len : 0;
     e->raw = NULL;
+    n = zero_runs_pack((const uint8_t *)e, sizeof(*e), packed);
+    r = malloc(sizeof(*r) + n + raw_len);
+    if (r != NULL) {
+        r->raw_len = raw_len;
+        r->packed_len = n;
+        memcpy(r->packed, packed, n);
+        if (raw_len)
+            memcpy(r->packed + n, raw, raw_len);
+    }
+    free(raw);
+    if (r == NULL)
+        return;
     pthread_mutex_lock(&j->mu);
     r->id = j->next_id++;
     old = j->ring[j->head];
@@ -201,7 +206,7 @@ int journal_raw(struct journal *j, uint64_t id, uint8_t **out, size_t *len)
             *out = malloc(r->raw_len ? r->raw_len : 1);
             if (*out) {
                 if (r->raw_len)
-                    memcpy(*out, r->raw, r->raw_len);
+                    memcpy(*out, rec_raw(r), r->raw_len);
                 *len = r->raw_len;
                 rc = 0;
             }
