@@ -6,7 +6,10 @@
 #define NDESMOCK_SCEP_H
 
 #include <openssl/evp.h>
+#include <openssl/provider.h>
 #include <openssl/x509.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -151,9 +154,32 @@ struct scep_ctx {
     size_t caps_len;
     int details;                 /* fill the decoded fields of scep_outcome */
     int no_fast;                 /* decode through OpenSSL only (tests, differential fuzzing) */
+    /* OpenSSL's default and legacy providers (owned: scep_ctx_free unloads them)
+     * and algs are made by scep_ctx_ready(), once; until crypto_state says
+     * SCEP_CRYPTO_READY (acquire) nothing may read algs. */
+    atomic_int crypto_state;
+    pthread_mutex_t crypto_mu;
+    int crypto_mu_live;
+    OSSL_PROVIDER *prov_default, *prov_legacy;
+    char crypto_err[160];
 };
+enum { SCEP_CRYPTO_PENDING = 0, SCEP_CRYPTO_READY = 1, SCEP_CRYPTO_FAILED = -1 };
+
+/* Sets up ctx: the SCEP OIDs, the GetCACaps body and, unless flags has
+ * SCEP_CTX_CRYPTO_LATER, the providers and algorithms (scep_ctx_ready). With
+ * the flag, a server can listen first (the fetches and the legacy provider's
+ * loading are ~5 ms of its start-up) and make them right after, while the
+ * fast lane already answers GetCACaps and GetCACert. Returns 0 or -1 with err. */
+#define SCEP_CTX_CRYPTO_LATER 1
+int scep_ctx_init_ex(struct scep_ctx *ctx, const struct config *cfg, struct pki *pki,
+                     struct store *store, int flags, char *err, size_t errlen);
 int scep_ctx_init(struct scep_ctx *ctx, const struct config *cfg, struct pki *pki,
                   struct store *store, char *err, size_t errlen);
+/* Loads the default and legacy providers and fetches algs, the first time;
+ * concurrent callers wait for the first; later calls are one atomic load.
+ * Everything that needs a provider-backed algorithm (PKIOperation, NTLM's
+ * MD4) calls it first. Returns 0, or -1 with err (every call, after a failure). */
+int scep_ctx_ready(struct scep_ctx *ctx, char *err, size_t errlen);
 void scep_ctx_free(struct scep_ctx *ctx);
 
 /* Decodes a DER/BER pkiMessage: signature checked against the signer cert in

@@ -18,7 +18,7 @@ struct server;
 /* What the server borrows; everything must outlive it. */
 struct server_deps {
     const struct config *cfg;
-    const struct scep_ctx *scep;
+    struct scep_ctx *scep;          /* read-only but for scep_ctx_ready() */
     struct scenario_engine *engine; /* active scenario, counters, rapid-fail */
     struct winlog *winlog;          /* IIS / HTTPERR / event logs; may be NULL */
     struct journal *journal;        /* request journal; may be NULL */

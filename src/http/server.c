@@ -77,7 +77,7 @@ struct worker {
 
 struct server {
     const struct config *cfg;
-    const struct scep_ctx *scep;
+    struct scep_ctx *scep; /* read-only but for scep_ctx_ready() */
     struct scenario_engine *engine;
     struct winlog *winlog;
     struct journal *journal;
@@ -959,6 +959,9 @@ static int admin_auth(struct rq *q, char *ntlm_out, size_t ntlm_cap)
     if (strncasecmp(h, "NTLM ", 5) == 0 || strncasecmp(h, "Negotiate ", 10) == 0) {
         uint8_t chal[8];
         int r;
+        /* NTLMv2 needs MD4, from the legacy provider that main loads after listening */
+        if (scep_ctx_ready(q->w->srv->scep, NULL, 0) != 0)
+            return -1;
         b64 = h + (h[0] == 'N' || h[0] == 'n' ? (h[1] == 'T' || h[1] == 't' ? 5 : 10) : 5);
         n = util_base64_decode(b64, strlen(b64), (uint8_t *)dec, sizeof(dec));
         if (n < 12 || memcmp(dec, "NTLMSSP", 8) != 0)
@@ -1083,10 +1086,13 @@ static void pkioperation(struct rq *q, struct reply *rep, const struct scep_opts
             q->note = "empty PKIOperation message";
         return;
     }
-    /* main.c leaves the lab PKI's certificate objects and keys to the first
-     * PKIOperation (pki_start(PKI_LOAD_LATER)): the first call makes them
-     * (about 2 ms; other workers wait), every later one is an atomic load. */
-    if (pki_ready(q->w->srv->scep->pki, perr, sizeof(perr)) != 0) {
+    /* main.c makes the providers and algorithms right after listening
+     * (SCEP_CTX_CRYPTO_LATER) and leaves the lab PKI's certificate objects and
+     * keys to the first PKIOperation (pki_start(PKI_LOAD_LATER)): whichever
+     * call comes first makes them (other workers wait), every later one is an
+     * atomic load. */
+    if (scep_ctx_ready(q->w->srv->scep, perr, sizeof(perr)) != 0 ||
+        pki_ready(q->w->srv->scep->pki, perr, sizeof(perr)) != 0) {
         static atomic_int logged;
         if (atomic_exchange(&logged, 1) == 0)
             fprintf(stderr, "ndesmock: lab PKI: %s\n", perr);
@@ -1105,11 +1111,12 @@ static void pkioperation(struct rq *q, struct reply *rep, const struct scep_opts
 
 static void scenario_opts(struct rq *q, struct scep_opts *o)
 {
-    const struct scep_ctx *ctx = q->w->srv->scep;
+    struct scep_ctx *ctx = q->w->srv->scep;
 
     memset(o, 0, sizeof(*o));
     o->force_status = SCEP_STATUS_NONE;
-    if (q->sc == NULL)
+    /* the digests below are fetched by scep_ctx_ready (a failure: pkioperation answers 500) */
+    if (q->sc == NULL || scep_ctx_ready(ctx, NULL, 0) != 0)
         return;
     o->force_des3 = q->sc->reply_des3;
     if (strcmp(q->sc->reply_digest, "sha1") == 0)

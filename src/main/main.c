@@ -22,7 +22,6 @@
 #include <jansson.h>
 #include <limits.h>
 #include <malloc.h>
-#include <openssl/provider.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -283,29 +282,6 @@ static int drop_privileges(const char *user, const char *state, struct winlog *w
     return 0;
 }
 
-static OSSL_PROVIDER *prov_default, *prov_legacy;
-
-static int load_providers(void)
-{
-    /* Loading "legacy" (single DES, which micromdm's client sends, and MD4 for
-     * NTLM logons) turns off the implicit "default" provider: load both,
-     * explicitly, once. */
-    if (prov_default == NULL && (prov_default = OSSL_PROVIDER_load(NULL, "default")) == NULL)
-        return -1;
-    if (prov_legacy == NULL && (prov_legacy = OSSL_PROVIDER_load(NULL, "legacy")) == NULL)
-        return -1;
-    return 0;
-}
-
-static void unload_providers(void)
-{
-    if (prov_legacy)
-        OSSL_PROVIDER_unload(prov_legacy);
-    if (prov_default)
-        OSSL_PROVIDER_unload(prov_default);
-    prov_legacy = prov_default = NULL;
-}
-
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -477,7 +453,7 @@ int main(int argc, char **argv)
     if (check_file || list_only) {
         /* Material scenarios point at the faulty set in the state directory:
          * make sure the lab PKI (and that set) exists before checking. */
-        if (load_providers() != 0 || (mkdir(cfg.state_dir, 0755) != 0 && errno != EEXIST) ||
+        if ((mkdir(cfg.state_dir, 0755) != 0 && errno != EEXIST) ||
             pki_load_or_create(&pki, &cfg, err, sizeof(err)) != 0) {
             fprintf(stderr, "ndesmock: lab PKI in %s: %s\n", cfg.state_dir, err);
             return EXIT_RUNTIME;
@@ -518,10 +494,6 @@ int main(int argc, char **argv)
     sigaddset(&set, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
 
-    if (load_providers() != 0) {
-        fprintf(stderr, "ndesmock: cannot load the OpenSSL default and legacy providers\n");
-        return EXIT_RUNTIME;
-    }
     if (evthread_use_pthreads() != 0 || iis_pages_init(cfg.pki.host_name) != 0) {
         fprintf(stderr, "ndesmock: initialisation failed\n");
         return EXIT_RUNTIME;
@@ -558,7 +530,7 @@ int main(int argc, char **argv)
         goto out;
     }
     if (store_open(&store, cfg.state_dir, err, sizeof(err)) != 0 ||
-        scep_ctx_init(&sctx, &cfg, &pki, &store, err, sizeof(err)) != 0 ||
+        scep_ctx_init_ex(&sctx, &cfg, &pki, &store, SCEP_CTX_CRYPTO_LATER, err, sizeof(err)) != 0 ||
         (wl = winlog_open(cfg.state_dir, err, sizeof(err))) == NULL) {
         fprintf(stderr, "ndesmock: %s\n", err);
         goto out;
@@ -586,7 +558,8 @@ int main(int argc, char **argv)
     sctx.tids = tids;
     sctx.details = 1;
     /* the HTTPS listener's contexts are made from the TLS pair: now */
-    if (cfg.tls_listen[0] && pki_ready(&pki, err, sizeof(err)) != 0) {
+    if (cfg.tls_listen[0] && (scep_ctx_ready(&sctx, err, sizeof(err)) != 0 ||
+                              pki_ready(&pki, err, sizeof(err)) != 0)) {
         fprintf(stderr, "ndesmock: lab PKI: %s\n", err);
         goto out;
     }
@@ -644,6 +617,15 @@ int main(int argc, char **argv)
         fprintf(stderr, "ndesmock: %s: cannot write ready file: %s\n", ready, strerror(errno));
         goto out;
     }
+    /* OpenSSL's providers and the algorithms, now that the fast lane answers
+     * (about 5 ms of start-up); a PKIOperation or NTLM logon that comes first
+     * makes them itself, and this call waits for it. */
+    if (scep_ctx_ready(&sctx, err, sizeof(err)) != 0) {
+        fprintf(stderr, "ndesmock: %s\n", err);
+        if (ready)
+            unlink(ready);
+        goto out;
+    }
     /* The ready file is written like a pid file, before privileges go. */
     if (user_arg && drop_privileges(user_arg, cfg.state_dir, wl, err, sizeof(err)) != 0) {
         fprintf(stderr, "ndesmock: --user %s: %s\n", user_arg, err);
@@ -684,7 +666,6 @@ out:
     otp_free(otp);
     scep_pending_free(pending);
     scep_tids_free(tids);
-    unload_providers();
     winlog_free(wl);
     scep_ctx_free(&sctx);
     if (store.index_fd >= 0)

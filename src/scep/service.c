@@ -61,24 +61,17 @@ static int reg_oid(const char *oid, const char *sn)
     return nid;
 }
 
-int scep_ctx_init(struct scep_ctx *ctx, const struct config *cfg, struct pki *pki,
-                  struct store *store, char *err, size_t errlen)
+/* The providers and the fetches (scep_ctx_ready holds crypto_mu). */
+static int crypto_load(struct scep_ctx *ctx, char *err, size_t errlen)
 {
-    int i;
-    const char *eol = cfg->caps.crlf ? "\r\n" : "\n";
+    const struct config *cfg = ctx->cfg;
 
-    memset(ctx, 0, sizeof(*ctx));
-    ctx->cfg = cfg;
-    ctx->pki = pki;
-    ctx->store = store;
-    scep_nid_message_type = reg_oid("2.16.840.1.113733.1.9.2", "scepMessageType");
-    scep_nid_pki_status = reg_oid("2.16.840.1.113733.1.9.3", "scepPkiStatus");
-    scep_nid_fail_info = reg_oid("2.16.840.1.113733.1.9.4", "scepFailInfo");
-    scep_nid_sender_nonce = reg_oid("2.16.840.1.113733.1.9.5", "scepSenderNonce");
-    scep_nid_recipient_nonce = reg_oid("2.16.840.1.113733.1.9.6", "scepRecipientNonce");
-    scep_nid_transaction_id = reg_oid("2.16.840.1.113733.1.9.7", "scepTransactionID");
-    if (scep_nid_transaction_id == NID_undef) {
-        snprintf(err, errlen, "cannot register SCEP OIDs");
+    /* Loading "legacy" (single DES, which micromdm's client sends, and MD4 for
+     * NTLM logons) turns off the implicit "default" provider: load both,
+     * explicitly. */
+    if ((ctx->prov_default = OSSL_PROVIDER_load(NULL, "default")) == NULL ||
+        (ctx->prov_legacy = OSSL_PROVIDER_load(NULL, "legacy")) == NULL) {
+        snprintf(err, errlen, "cannot load the OpenSSL default and legacy providers");
         return -1;
     }
     ctx->algs.md_reply = EVP_MD_fetch(NULL, cfg->reply.digest, NULL);
@@ -91,14 +84,60 @@ int scep_ctx_init(struct scep_ctx *ctx, const struct config *cfg, struct pki *pk
     ctx->algs.aes128 = EVP_CIPHER_fetch(NULL, "AES-128-CBC", NULL);
     ctx->algs.aes192 = EVP_CIPHER_fetch(NULL, "AES-192-CBC", NULL);
     ctx->algs.aes256 = EVP_CIPHER_fetch(NULL, "AES-256-CBC", NULL);
-    /* Single DES lives in the legacy provider: without it DES requests do not decrypt. */
     ctx->algs.des = EVP_CIPHER_fetch(NULL, "DES-CBC", NULL);
     ERR_clear_error();
     if (!ctx->algs.md_reply || !ctx->algs.sha1 || !ctx->algs.sha256 || !ctx->algs.sha512 ||
-        !ctx->algs.sha224 || !ctx->algs.sha384 ||
-        !ctx->algs.des3 || !ctx->algs.aes128 || !ctx->algs.aes192 ||
-        !ctx->algs.aes256) {
+        !ctx->algs.sha224 || !ctx->algs.sha384 || !ctx->algs.des3 || !ctx->algs.aes128 ||
+        !ctx->algs.aes192 || !ctx->algs.aes256) {
         snprintf(err, errlen, "cannot fetch the SCEP digests and ciphers from OpenSSL");
+        return -1;
+    }
+    return 0;
+}
+
+int scep_ctx_ready(struct scep_ctx *ctx, char *err, size_t errlen)
+{
+    int st = atomic_load_explicit(&ctx->crypto_state, memory_order_acquire);
+
+    if (st == SCEP_CRYPTO_PENDING) {
+        pthread_mutex_lock(&ctx->crypto_mu);
+        st = atomic_load_explicit(&ctx->crypto_state, memory_order_acquire);
+        if (st == SCEP_CRYPTO_PENDING) { /* the first caller loads; the others wait on mu */
+            st = crypto_load(ctx, ctx->crypto_err, sizeof(ctx->crypto_err)) == 0
+                     ? SCEP_CRYPTO_READY
+                     : SCEP_CRYPTO_FAILED;
+            atomic_store_explicit(&ctx->crypto_state, st, memory_order_release);
+        }
+        pthread_mutex_unlock(&ctx->crypto_mu);
+    }
+    if (st == SCEP_CRYPTO_READY)
+        return 0;
+    if (err)
+        snprintf(err, errlen, "%s", ctx->crypto_err);
+    return -1;
+}
+
+int scep_ctx_init_ex(struct scep_ctx *ctx, const struct config *cfg, struct pki *pki,
+                     struct store *store, int flags, char *err, size_t errlen)
+{
+    int i;
+    const char *eol = cfg->caps.crlf ? "\r\n" : "\n";
+
+    memset(ctx, 0, sizeof(*ctx));
+    ctx->cfg = cfg;
+    ctx->pki = pki;
+    ctx->store = store;
+    atomic_init(&ctx->crypto_state, SCEP_CRYPTO_PENDING);
+    pthread_mutex_init(&ctx->crypto_mu, NULL);
+    ctx->crypto_mu_live = 1;
+    scep_nid_message_type = reg_oid("2.16.840.1.113733.1.9.2", "scepMessageType");
+    scep_nid_pki_status = reg_oid("2.16.840.1.113733.1.9.3", "scepPkiStatus");
+    scep_nid_fail_info = reg_oid("2.16.840.1.113733.1.9.4", "scepFailInfo");
+    scep_nid_sender_nonce = reg_oid("2.16.840.1.113733.1.9.5", "scepSenderNonce");
+    scep_nid_recipient_nonce = reg_oid("2.16.840.1.113733.1.9.6", "scepRecipientNonce");
+    scep_nid_transaction_id = reg_oid("2.16.840.1.113733.1.9.7", "scepTransactionID");
+    if (scep_nid_transaction_id == NID_undef) {
+        snprintf(err, errlen, "cannot register SCEP OIDs");
         scep_ctx_free(ctx);
         return -1;
     }
@@ -112,9 +151,20 @@ int scep_ctx_init(struct scep_ctx *ctx, const struct config *cfg, struct pki *pk
         }
         ctx->caps_len += (size_t)n;
     }
+    if (!(flags & SCEP_CTX_CRYPTO_LATER) && scep_ctx_ready(ctx, err, errlen) != 0) {
+        scep_ctx_free(ctx);
+        return -1;
+    }
     return 0;
 }
 
+int scep_ctx_init(struct scep_ctx *ctx, const struct config *cfg, struct pki *pki,
+                  struct store *store, char *err, size_t errlen)
+{
+    return scep_ctx_init_ex(ctx, cfg, pki, store, 0, err, errlen);
+}
+
+/* Idempotent: a second call (main's exit path after a failed init) does nothing. */
 void scep_ctx_free(struct scep_ctx *ctx)
 {
     EVP_MD_free((EVP_MD *)ctx->algs.md_reply);
@@ -129,6 +179,15 @@ void scep_ctx_free(struct scep_ctx *ctx)
     EVP_CIPHER_free((EVP_CIPHER *)ctx->algs.aes256);
     EVP_CIPHER_free((EVP_CIPHER *)ctx->algs.des);
     memset(&ctx->algs, 0, sizeof(ctx->algs));
+    if (ctx->prov_legacy)
+        OSSL_PROVIDER_unload(ctx->prov_legacy);
+    if (ctx->prov_default)
+        OSSL_PROVIDER_unload(ctx->prov_default);
+    ctx->prov_legacy = ctx->prov_default = NULL;
+    if (ctx->crypto_mu_live)
+        pthread_mutex_destroy(&ctx->crypto_mu);
+    ctx->crypto_mu_live = 0;
+    atomic_store(&ctx->crypto_state, SCEP_CRYPTO_PENDING);
 }
 
 void scep_outcome_clear(struct scep_outcome *out)
@@ -343,6 +402,13 @@ void scep_pkioperation_ex(const struct scep_ctx *ctx, const uint8_t *msg, size_t
     out->status = SCEP_STATUS_NONE;
     out->fail_info = SCEP_FAIL_NONE;
 
+    memset(&req, 0, sizeof(req));
+    if (atomic_load_explicit(&ctx->crypto_state, memory_order_acquire) != SCEP_CRYPTO_READY) {
+        /* the caller did not call scep_ctx_ready(), or it failed: no algorithms */
+        snprintf(out->reason, sizeof(out->reason), "OpenSSL algorithms not loaded");
+        out->kind = SCEP_OUT_IIS_500;
+        goto done;
+    }
     d = scep_request_decode(ctx, msg, len, &req, out->reason, sizeof(out->reason));
     out->msg_type = req.msg_type;
     snprintf(out->tid, sizeof(out->tid), "%s", req.tid_print);

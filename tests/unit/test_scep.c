@@ -1201,3 +1201,52 @@ Test(tids, replay_with_other_key_refused_same_key_allowed)
     EVP_MD_free(sha1);
     scep_tids_free(t);
 }
+
+/* ---- the crypto gate (scep_ctx_init_ex(SCEP_CTX_CRYPTO_LATER), scep_ctx_ready) ---- */
+
+static void *ready_thread(void *arg)
+{
+    char err[160];
+
+    return (void *)(intptr_t)scep_ctx_ready(arg, err, sizeof(err));
+}
+
+Test(pkiop, crypto_later_answers_500_until_ready_then_enrolls)
+{
+    struct scep_ctx late;
+    struct th_req r;
+    struct util_buf b;
+    struct scep_outcome out;
+    pthread_t th[4];
+    char err[256];
+    int i;
+
+    cr_assert_eq(scep_ctx_init_ex(&late, &env.cfg, &env.pki, &env.store, SCEP_CTX_CRYPTO_LATER,
+                                  err, sizeof(err)),
+                 0, "%s", err);
+    cr_assert_null(late.algs.sha256, "nothing fetched before scep_ctx_ready");
+    th_req_defaults(&r, &env);
+    util_buf_init(&b);
+    th_build(&r, &b);
+    scep_pkioperation(&late, b.data, b.len, &out);
+    cr_assert_eq(out.kind, SCEP_OUT_IIS_500, "no algorithms yet: IIS 500");
+    cr_assert(strstr(out.reason, "not loaded") != NULL, "reason: %s", out.reason);
+    scep_outcome_clear(&out);
+    /* several threads open the gate at once: one loads, the others wait, all succeed */
+    for (i = 0; i < 4; i++)
+        cr_assert_eq(pthread_create(&th[i], NULL, ready_thread, &late), 0);
+    for (i = 0; i < 4; i++) {
+        void *rc;
+        pthread_join(th[i], &rc);
+        cr_assert_eq((intptr_t)rc, 0, "scep_ctx_ready failed in thread %d", i);
+    }
+    cr_assert_not_null(late.algs.sha256);
+    cr_assert_not_null(late.prov_legacy, "the legacy provider is the gate's");
+    scep_pkioperation(&late, b.data, b.len, &out);
+    cr_assert_eq(out.kind, SCEP_OUT_CERTREP, "after the gate: %s", out.reason);
+    cr_assert_eq(out.status, SCEP_STATUS_SUCCESS, "status %d: %s", out.status, out.reason);
+    scep_outcome_clear(&out);
+    util_buf_free(&b);
+    scep_ctx_free(&late);
+    scep_ctx_free(&late); /* idempotent */
+}
