@@ -107,4 +107,4 @@ fuzz:
 	$(Q)bash fuzz/run.sh $(FUZZ_SECONDS)
 
 check-valgrind: all $(BUILD)/scepreq
-	$(Q)READY_TRIES=4800 SCEP_CLIENT_TIMEOUT=120 NDESMOCK_WRAP="valgrind --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=99 -q" $(MAKE) --no-print-directory integration
+	$(Q)READY_TRIES=4800 SCEP_CLIENT_TIMEOUT=120 NDESMOCK_WRAP="valgrind --suppressions=$(CURDIR)/tests/valgrind.supp --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=99 -q" $(MAKE) --no-print-directory integration
