@@ -73,12 +73,26 @@ struct sc_match {
     int signer_key_type;     /* EVP_PKEY_RSA / EVP_PKEY_EC of the requester; 0 = any */
     long min_uri, max_uri;   /* request-URI length bounds; -1 = none */
     char header[64];         /* header name that must be present ("" = none) */
-    char header_contains[128];
+    char header_contains[128];  /* lower-cased by the loader */
+    size_t header_contains_len;
+    int header_first;        /* loader: first rule testing the same header (lookups shared) */
     long nth, first, every;  /* per-rule counters (requests that passed the filters) */
     long request_nth;        /* global request counter */
     double probability;      /* 1.0 = always */
     double after_s, before_s;/* window since the scenario became active; -1 = open */
+    /* derived by the loader, for the matcher: which filters are set (SC_T_*)
+     * and the operation as a code (SC_OP_*) */
+    unsigned tests;
+    int op_code;
 };
+#define SC_T_PATH 1u
+#define SC_T_METHODS 2u
+#define SC_T_OPERATION 4u
+#define SC_T_MESSAGE_TYPE 8u
+#define SC_T_KEY_TYPE 16u
+#define SC_T_URI_LEN 32u
+#define SC_T_HEADER 64u
+enum { SC_OP_ABSENT = 1, SC_OP_GETCACAPS, SC_OP_GETCACERT, SC_OP_PKIOPERATION, SC_OP_OTHER };
 #define SC_M_GET 1u
 #define SC_M_POST 2u
 #define SC_M_HEAD 4u
@@ -175,6 +189,7 @@ void scenario_errors_format(const struct sc_errors *errs, char *out, size_t outc
 
 struct sc_request {           /* what the matcher looks at */
     const char *path;         /* decoded */
+    size_t path_len;          /* strlen(path) */
     unsigned method;          /* SC_M_* */
     const char *operation;    /* may be NULL */
     int message_type;         /* 0 if unknown */
@@ -201,6 +216,8 @@ struct scenario *scenario_engine_acquire(struct scenario_engine *e);
 double scenario_engine_time_scale(const struct scenario_engine *e);
 
 /* First matching rule of sc for req, or NULL (healthy). Counts the request. */
+/* SC_OP_* of an operation name (NULL or "" = SC_OP_ABSENT). */
+int scenario_op_code(const char *operation);
 const struct sc_rule *scenario_match(struct scenario_engine *e, const struct scenario *sc,
                                      const struct sc_request *req);
 /* 1 when rapid-fail protection has stopped the application pool. */

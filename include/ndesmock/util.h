@@ -32,6 +32,13 @@ void util_buf_puti(struct util_buf *b, long long v);
 /* Copies src (NULL = "") into dst of cap bytes, truncating; always
  * NUL-terminated. Returns the length copied. (snprintf("%s") is slow.) */
 size_t util_strlcpy(char *dst, const char *src, size_t cap);
+/* ASCII case-insensitive comparisons (HTTP header names and values, as
+ * strcasecmp in the C locale), written out because they sit on the rule
+ * matcher's path: util_ascii_caseeq is 1 when a and b are equal ignoring
+ * case; util_ascii_casestr finds needle (already lower case, nlen bytes,
+ * nlen > 0) in hay ignoring case, or returns NULL. */
+int util_ascii_caseeq(const char *a, const char *b);
+const char *util_ascii_casestr(const char *hay, const char *needle, size_t nlen);
 /* Detaches the block: the caller owns the returned pointer (free()). */
 uint8_t *util_buf_steal(struct util_buf *b, size_t *len);
 

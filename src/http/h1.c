@@ -1,8 +1,9 @@
 /* h1.c - the fast lane's request parser (see h1.h). */
 #include "h1.h"
 
+#include "ndesmock/util.h"
+
 #include <string.h>
-#include <strings.h>
 
 /* RFC 3986 unreserved, reserved (but '#') and '%'. */
 static int uri_char(unsigned char c)
@@ -29,7 +30,7 @@ static int excluded(const char *name)
     size_t i;
 
     for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-        if (strcasecmp(name, names[i]) == 0)
+        if (util_ascii_caseeq(name, names[i]))
             return 1;
     return 0;
 }
@@ -95,7 +96,7 @@ enum h1_result h1_parse_get(char *buf, size_t n, struct h1_request *r)
         buf[end] = '\0';
         if (excluded(buf + name))
             return H1_OTHER;
-        if (strcasecmp(buf + name, "Host") == 0)
+        if (util_ascii_caseeq(buf + name, "Host"))
             hosts++;
         r->h[r->nh].name = buf + name;
         r->h[r->nh].value = buf + v;
@@ -109,7 +110,7 @@ const char *h1_header(const struct h1_request *r, const char *name)
     int i;
 
     for (i = 0; i < r->nh; i++)
-        if (strcasecmp(r->h[i].name, name) == 0)
+        if (util_ascii_caseeq(r->h[i].name, name))
             return r->h[i].value;
     return NULL;
 }

@@ -2161,6 +2161,7 @@ static void serve(struct rq *q)
         struct sc_request sq;
         memset(&sq, 0, sizeof(sq));
         sq.path = q->path;
+        sq.path_len = strlen(q->path);
         sq.method = sc_method(q->cmd);
         sq.operation = q->op;
         sq.uri_len = q->uri_len;

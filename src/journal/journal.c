@@ -62,19 +62,48 @@ static const uint8_t *rec_raw(const struct rec *r)
     return r->packed + r->packed_len;
 }
 
+/* Number of zero bytes at p, at most max; 32 and then eight at a time
+ * where it can (most of an entry is zero runs of the 255-byte maximum). */
+static size_t zero_run(const uint8_t *p, size_t max)
+{
+    size_t k = 0;
+    uint64_t w, v[4];
+
+    while (k + sizeof(v) <= max) {
+        memcpy(v, p + k, sizeof(v));
+        if ((v[0] | v[1] | v[2] | v[3]) != 0)
+            break;
+        k += sizeof(v);
+    }
+    while (k + sizeof(w) <= max) {
+        memcpy(&w, p + k, sizeof(w));
+        if (w != 0)
+            break;
+        k += sizeof(w);
+    }
+    while (k < max && p[k] == 0)
+        k++;
+    return k;
+}
+
 /* Encodes n bytes: a non-zero byte stands for itself, (0, k) for k zero bytes
- * (1 <= k <= 255). out holds at least 2 * n bytes. Returns the length. */
+ * (1 <= k <= 255). out holds at least 2 * n bytes. Returns the length.
+ * Literal runs are found with memchr and copied whole: byte by byte, packing
+ * the 4.3 KB entry cost more than the rest of a GetCACaps answer. */
 static size_t zero_runs_pack(const uint8_t *in, size_t n, uint8_t *out)
 {
     size_t i = 0, o = 0, k;
 
     while (i < n) {
-        if (in[i] != 0) {
-            out[o++] = in[i++];
-            continue;
-        }
-        for (k = 1; i + k < n && in[i + k] == 0 && k < 255; k++)
-            ;
+        const uint8_t *z = memchr(in + i, 0, n - i);
+        size_t lit = z ? (size_t)(z - (in + i)) : n - i;
+
+        memcpy(out + o, in + i, lit);
+        o += lit;
+        i += lit;
+        if (i == n)
+            break;
+        k = zero_run(in + i, n - i < 255 ? n - i : 255);
         out[o++] = 0;
         out[o++] = (uint8_t)k;
         i += k;
@@ -89,9 +118,14 @@ static int zero_runs_unpack(const uint8_t *in, size_t len, uint8_t *out, size_t 
 
     while (i < len) {
         if (in[i] != 0) {
-            if (o >= n)
+            const uint8_t *z = memchr(in + i, 0, len - i);
+            size_t lit = z ? (size_t)(z - (in + i)) : len - i;
+
+            if (lit > n - o)
                 return -1;
-            out[o++] = in[i++];
+            memcpy(out + o, in + i, lit);
+            o += lit;
+            i += lit;
             continue;
         }
         if (i + 1 >= len || in[i + 1] == 0 || in[i + 1] > n - o)

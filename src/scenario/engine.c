@@ -17,8 +17,10 @@ struct scenario_engine {
     double time_scale;
     uint64_t seed;
     uint64_t start_ns;            /* activation time */
-    atomic_uint_fast64_t draws;
+    /* on their own cache line: the mutex above is taken by every request */
+    _Alignas(64) atomic_uint_fast64_t draws;
     atomic_uint_fast64_t requests;
+    char pad_counters[64 - 2 * sizeof(atomic_uint_fast64_t)];
     struct {
         atomic_long v;
         char pad[64 - sizeof(atomic_long)]; /* one cache line each: no false sharing */
@@ -47,10 +49,12 @@ static void reset_locked(struct scenario_engine *e)
 struct scenario_engine *scenario_engine_new(struct scenario *initial, double time_scale,
                                             uint64_t seed)
 {
-    struct scenario_engine *e = calloc(1, sizeof(*e));
+    /* aligned: the counters' cache line must not be the mutex's */
+    struct scenario_engine *e = aligned_alloc(64, sizeof(*e));
 
     if (e == NULL)
         return NULL;
+    memset(e, 0, sizeof(*e));
     pthread_mutex_init(&e->mu, NULL);
     e->active = initial;
     e->time_scale = time_scale > 0 ? time_scale : 1.0;
@@ -119,35 +123,73 @@ static double draw(struct scenario_engine *e)
     return (double)(z >> 11) / 9007199254740992.0;
 }
 
-static int filters_pass(const struct sc_match *m, const struct sc_request *q)
+int scenario_op_code(const char *operation)
 {
-    /* the literal prefix first: most rules fail there, without fnmatch */
-    if (m->path[0] && (strncasecmp(m->path, q->path, m->path_prefix) != 0 ||
-                       fnmatch(m->path, q->path, FNM_CASEFOLD) != 0))
-        return 0;
-    if (m->methods && !(m->methods & q->method))
-        return 0;
-    if (m->operation[0]) {
-        if (strcmp(m->operation, "-") == 0) {
-            if (q->operation && q->operation[0])
-                return 0;
-        } else if (q->operation == NULL || strcmp(m->operation, q->operation) != 0) {
+    if (operation == NULL || operation[0] == '\0')
+        return SC_OP_ABSENT;
+    if (strcmp(operation, "GetCACaps") == 0)
+        return SC_OP_GETCACAPS;
+    if (strcmp(operation, "GetCACert") == 0)
+        return SC_OP_GETCACERT;
+    if (strcmp(operation, "PKIOperation") == 0)
+        return SC_OP_PKIOPERATION;
+    return SC_OP_OTHER;
+}
+
+/* What one scenario_match works out once for all its rules: the request's
+ * operation code, and header values shared by the rules that test the same
+ * header (sc_match.header_first). */
+struct match_memo {
+    int op_code;     /* 0 until needed */
+    uint64_t looked; /* bit i: val[i] holds rule i's lookup */
+    const char *val[SC_MAX_RULES];
+};
+
+/* The request filters of one rule, only those it sets (m->tests), cheapest
+ * first where the order does not matter to the outcome. */
+static int filters_pass(const struct sc_match *m, const struct sc_request *q,
+                        struct match_memo *memo)
+{
+    unsigned t = m->tests;
+
+    if (t & SC_T_OPERATION) {
+        if (memo->op_code == 0)
+            memo->op_code = scenario_op_code(q->operation);
+        if (m->op_code != memo->op_code ||
+            (m->op_code == SC_OP_OTHER && strcmp(m->operation, q->operation) != 0))
             return 0;
-        }
     }
-    if (m->message_type && m->message_type != q->message_type)
+    if ((t & SC_T_METHODS) && !(m->methods & q->method))
         return 0;
-    if (m->signer_key_type && m->signer_key_type != q->signer_key_type)
+    if ((t & SC_T_MESSAGE_TYPE) && m->message_type != q->message_type)
         return 0;
-    if (m->min_uri >= 0 && (long)q->uri_len < m->min_uri)
+    if ((t & SC_T_KEY_TYPE) && m->signer_key_type != q->signer_key_type)
         return 0;
-    if (m->max_uri >= 0 && (long)q->uri_len > m->max_uri)
+    if ((t & SC_T_URI_LEN) && ((m->min_uri >= 0 && (long)q->uri_len < m->min_uri) ||
+                               (m->max_uri >= 0 && (long)q->uri_len > m->max_uri)))
         return 0;
-    if (m->header[0]) {
-        const char *v = q->header ? q->header(q->header_arg, m->header) : NULL;
+    /* the literal prefix before fnmatch: most rules fail there; its last
+     * byte first, since globs share their leading folders */
+    if (t & SC_T_PATH) {
+        size_t p = m->path_prefix;
+        if (p && (q->path_len < p || (m->path[p - 1] | 0x20) != (q->path[p - 1] | 0x20)))
+            return 0;
+        if (strncasecmp(m->path, q->path, p) != 0 || fnmatch(m->path, q->path, FNM_CASEFOLD) != 0)
+            return 0;
+    }
+    if (t & SC_T_HEADER) {
+        int slot = m->header_first;
+        const char *v;
+
+        if (!(memo->looked & (1ULL << slot))) {
+            memo->val[slot] = q->header ? q->header(q->header_arg, m->header) : NULL;
+            memo->looked |= 1ULL << slot;
+        }
+        v = memo->val[slot];
         if (v == NULL)
             return 0;
-        if (m->header_contains[0] && strcasestr(v, m->header_contains) == NULL)
+        if (m->header_contains_len &&
+            util_ascii_casestr(v, m->header_contains, m->header_contains_len) == NULL)
             return 0;
     }
     return 1;
@@ -157,18 +199,23 @@ const struct sc_rule *scenario_match(struct scenario_engine *e, const struct sce
                                      const struct sc_request *q)
 {
     uint64_t nreq = atomic_fetch_add(&e->requests, 1) + 1;
-    double t = (double)(util_now_ns() - e->start_ns) / 1e9;
+    double t = -1.0; /* seconds since the scenario started, read once a rule needs it */
+    struct match_memo memo;
     int i;
 
+    memo.op_code = 0;
+    memo.looked = 0;
     for (i = 0; i < sc->nrules; i++) {
         const struct sc_rule *r = &sc->rules[i];
         const struct sc_match *m = &r->m;
         long hit;
 
-        if (!filters_pass(m, q))
+        if (!filters_pass(m, q, &memo))
             continue;
         if (m->request_nth && (uint64_t)m->request_nth != nreq)
             continue;
+        if ((m->after_s >= 0 || m->before_s >= 0) && t < 0)
+            t = (double)(util_now_ns() - e->start_ns) / 1e9;
         if (m->after_s >= 0 && t < m->after_s * e->time_scale)
             continue;
         if (m->before_s >= 0 && t >= m->before_s * e->time_scale)

@@ -1043,11 +1043,28 @@ static struct scenario *parse(struct ctx *c, config_t *lc, const char *name)
     derive(sc, tmp, ntmp);
     for (i = 0; i < sc->nrules; i++) {
         struct sc_match *m = &sc->rules[i].m;
+        size_t k;
+
         if (m->message_type || m->signer_key_type)
             sc->needs_peek = 1;
         if (m->signer_key_type)
             sc->needs_key_type = 1;
         m->path_prefix = strcspn(m->path, "*?[\\");
+        /* the matcher compares header_contains in lower case (ASCII, as strcasestr) */
+        for (k = 0; m->header_contains[k]; k++)
+            if (m->header_contains[k] >= 'A' && m->header_contains[k] <= 'Z')
+                m->header_contains[k] = (char)(m->header_contains[k] + 32);
+        m->header_contains_len = k;
+        m->tests = (m->path[0] ? SC_T_PATH : 0) | (m->methods ? SC_T_METHODS : 0) |
+                   (m->operation[0] ? SC_T_OPERATION : 0) |
+                   (m->message_type ? SC_T_MESSAGE_TYPE : 0) |
+                   (m->signer_key_type ? SC_T_KEY_TYPE : 0) |
+                   (m->min_uri >= 0 || m->max_uri >= 0 ? SC_T_URI_LEN : 0) |
+                   (m->header[0] ? SC_T_HEADER : 0);
+        m->op_code = scenario_op_code(strcmp(m->operation, "-") == 0 ? "" : m->operation);
+        for (m->header_first = 0; m->header_first < i; m->header_first++)
+            if (strcasecmp(sc->rules[m->header_first].m.header, m->header) == 0)
+                break;
     }
     free(tmp);
     return sc;

@@ -129,6 +129,41 @@ void util_buf_puti(struct util_buf *b, long long v)
     }
 }
 
+static inline unsigned char ascii_lower(unsigned char c)
+{
+    return c >= 'A' && c <= 'Z' ? (unsigned char)(c + 32) : c;
+}
+
+int util_ascii_caseeq(const char *a, const char *b)
+{
+    const unsigned char *x = (const unsigned char *)a, *y = (const unsigned char *)b;
+
+    for (; ascii_lower(*x) == ascii_lower(*y); x++, y++)
+        if (*x == '\0')
+            return 1;
+    return 0;
+}
+
+const char *util_ascii_casestr(const char *hay, const char *needle, size_t nlen)
+{
+    const unsigned char *h = (const unsigned char *)hay, *n = (const unsigned char *)needle;
+    unsigned char up = n[0] >= 'a' && n[0] <= 'z' ? (unsigned char)(n[0] - 32) : n[0];
+    size_t i, len = strlen(hay);
+    const unsigned char *last;
+
+    if (len < nlen)
+        return NULL;
+    for (last = h + (len - nlen); h <= last; h++) {
+        if (*h != n[0] && *h != up)
+            continue;
+        for (i = 1; i < nlen && ascii_lower(h[i]) == n[i]; i++)
+            ;
+        if (i == nlen)
+            return (const char *)h;
+    }
+    return NULL;
+}
+
 size_t util_strlcpy(char *dst, const char *src, size_t cap)
 {
     size_t n = src ? strlen(src) : 0;

@@ -145,3 +145,41 @@ Test(journal, entry_with_no_zero_bytes_survives)
     expect_same(&s.e[1], &e);
     journal_free(j);
 }
+
+Test(journal, zero_runs_of_every_length_survive)
+{
+    /* runs of zeros from 1 to 600 bytes (across the 8-byte scan and the 255
+     * cap), separated by literal runs of 1 to 9 bytes, at every offset; the
+     * entry ends in a zero run in one round and in a literal in the next */
+    struct journal *j = journal_new(2, 64, 1);
+    struct journal_entry e;
+    struct seen s;
+    uint8_t *b = (uint8_t *)&e;
+    size_t run, k, lit;
+
+    for (run = 1; run <= 600; run += (run < 20 || (run > 245 && run < 265) ? 1 : 37)) {
+        for (lit = 1; lit <= 9; lit += 4) {
+            memset(&e, 0, sizeof(e));
+            k = (run * 7 + lit) % 13; /* start offset */
+            while (k < sizeof(e)) {
+                size_t i;
+                for (i = 0; i < lit && k < sizeof(e); i++, k++)
+                    b[k] = (uint8_t)(0x80 + (k & 0x3f));
+                k += run;
+            }
+            if (run % 2)
+                b[sizeof(e) - 1] = 0x7f;
+            e.raw = NULL;
+            e.raw_len = 0;
+            {
+                struct journal_entry want = e;
+                memset(&s, 0, sizeof(s));
+                journal_add(j, &e);
+                journal_each(j, collect, &s);
+                cr_assert_geq(s.n, 1);
+                expect_same(&s.e[s.n - 1], &want);
+            }
+        }
+    }
+    journal_free(j);
+}

@@ -5,6 +5,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "ndesmock/util.h"
 
@@ -471,4 +472,27 @@ Test(util, monotonic_clock)
 
     cr_assert(a > 0);
     cr_assert_geq(c, a);
+}
+
+Test(util, ascii_case_comparisons_match_strcasecmp_and_strcasestr)
+{
+    /* the matcher's hand-written comparisons against libc's, C locale */
+    static const char *const hay[] = {"", "a", "Host", "127.0.0.1:8080", "lab.Example.ORG",
+                                      "xxnO-SUCH-HOST-1", "no-such-host-", "aaab", "@`[{",
+                                      "\xc3\xa9t\xc3\xa9", "ab ab abc"};
+    static const char *const needle[] = {"a", "host", "no-such-host-1", "example.org", "aab",
+                                         "`", "@", "[", "\xc3\xa9", "abc", "8080", "lab.example.orgx"};
+    size_t i, k;
+
+    for (i = 0; i < sizeof(hay) / sizeof(hay[0]); i++) {
+        for (k = 0; k < sizeof(hay) / sizeof(hay[0]); k++)
+            cr_assert_eq(util_ascii_caseeq(hay[i], hay[k]), strcasecmp(hay[i], hay[k]) == 0,
+                         "caseeq('%s', '%s')", hay[i], hay[k]);
+        for (k = 0; k < sizeof(needle) / sizeof(needle[0]); k++)
+            cr_assert_eq(util_ascii_casestr(hay[i], needle[k], strlen(needle[k])),
+                         strcasestr(hay[i], needle[k]), "casestr('%s', '%s')", hay[i], needle[k]);
+    }
+    cr_assert(util_ascii_caseeq("CONTENT-length", "Content-Length"));
+    cr_assert(!util_ascii_caseeq("Content-Length", "Content-Lengt"));
+    cr_assert(!util_ascii_caseeq("Host", "Hosts"));
 }
