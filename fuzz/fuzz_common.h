@@ -46,7 +46,9 @@ static void fz_die(const char *what, const char *why)
 
 static void fz_providers(void)
 {
-    /* Loading "legacy" (single DES) switches the implicit "default" off: load both. */
+    /* The harnesses build single-DES envelopes with EVP, which needs "legacy"
+     * (the server decrypts them without it: util/oldcrypto.c); loading it
+     * switches the implicit "default" off: load both. */
     if (OSSL_PROVIDER_load(NULL, "default") == NULL || OSSL_PROVIDER_load(NULL, "legacy") == NULL)
         fz_die("OpenSSL", "cannot load the default and legacy providers");
 }

@@ -111,7 +111,6 @@ struct scep_algs {
     const EVP_MD *sha1, *sha256, *sha512; /* for scenario overrides and decoding */
     const EVP_MD *sha224, *sha384;        /* decoding */
     const EVP_CIPHER *des3, *aes128, *aes192, *aes256;
-    const EVP_CIPHER *des;       /* decoding; NULL without OpenSSL's legacy provider */
 };
 
 /* Requests left PENDING (scenario action), keyed by transactionID, until
@@ -154,31 +153,33 @@ struct scep_ctx {
     size_t caps_len;
     int details;                 /* fill the decoded fields of scep_outcome */
     int no_fast;                 /* decode through OpenSSL only (tests, differential fuzzing) */
-    /* OpenSSL's default and legacy providers (owned: scep_ctx_free unloads them)
-     * and algs are made by scep_ctx_ready(), once; until crypto_state says
-     * SCEP_CRYPTO_READY (acquire) nothing may read algs. */
+    /* OpenSSL's default provider (owned: scep_ctx_free unloads it) and algs
+     * are made by scep_ctx_ready(), once; until crypto_state says
+     * SCEP_CRYPTO_READY (acquire) nothing may read algs. The legacy provider is
+     * never loaded: single DES and MD4 come from util (oldcrypto.c). */
     atomic_int crypto_state;
     pthread_mutex_t crypto_mu;
     int crypto_mu_live;
-    OSSL_PROVIDER *prov_default, *prov_legacy;
+    OSSL_PROVIDER *prov_default;
     char crypto_err[160];
 };
 enum { SCEP_CRYPTO_PENDING = 0, SCEP_CRYPTO_READY = 1, SCEP_CRYPTO_FAILED = -1 };
 
 /* Sets up ctx: the SCEP OIDs, the GetCACaps body and, unless flags has
- * SCEP_CTX_CRYPTO_LATER, the providers and algorithms (scep_ctx_ready). With
- * the flag, a server can listen first (the fetches and the legacy provider's
- * loading are ~5 ms of its start-up) and make them right after, while the
- * fast lane already answers GetCACaps and GetCACert. Returns 0 or -1 with err. */
+ * SCEP_CTX_CRYPTO_LATER, the default provider and the algorithms
+ * (scep_ctx_ready). With the flag, a server can listen first (the provider
+ * and the fetches are ~3 ms of its start-up) and make them right after, while
+ * the fast lane already answers GetCACaps and GetCACert. Returns 0 or -1. */
 #define SCEP_CTX_CRYPTO_LATER 1
 int scep_ctx_init_ex(struct scep_ctx *ctx, const struct config *cfg, struct pki *pki,
                      struct store *store, int flags, char *err, size_t errlen);
 int scep_ctx_init(struct scep_ctx *ctx, const struct config *cfg, struct pki *pki,
                   struct store *store, char *err, size_t errlen);
-/* Loads the default and legacy providers and fetches algs, the first time;
- * concurrent callers wait for the first; later calls are one atomic load.
- * Everything that needs a provider-backed algorithm (PKIOperation, NTLM's
- * MD4) calls it first. Returns 0, or -1 with err (every call, after a failure). */
+/* Loads the default provider and fetches algs, the first time; concurrent
+ * callers wait for the first; later calls are one atomic load. Everything that
+ * needs a provider-backed algorithm (PKIOperation, NTLM's HMAC-MD5) calls it
+ * first.
+ * Returns 0, or -1 with err (every call, after a failure). */
 int scep_ctx_ready(struct scep_ctx *ctx, char *err, size_t errlen);
 void scep_ctx_free(struct scep_ctx *ctx);
 

@@ -1,4 +1,5 @@
-/* util.h - growable byte buffer, tolerant base64, query decoding, DER writing. */
+/* util.h - growable byte buffer, tolerant base64, query decoding, DER writing,
+ * single DES and MD4. */
 #ifndef NDESMOCK_UTIL_H
 #define NDESMOCK_UTIL_H
 
@@ -99,6 +100,14 @@ int der_read_tag(struct der_span *s, uint8_t tag, struct der_tlv *t);
 struct der_span der_inner(const struct der_tlv *t);
 /* 1 if t's contents are exactly content[0..len). */
 int der_is(const struct der_tlv *t, const uint8_t *content, size_t len);
+
+/* Single DES-CBC decryption of in[0..len) into out (len bytes of room), with
+ * PKCS#7 padding checked as EVP does: returns the plaintext length, or -1 when
+ * len is 0 or not a multiple of 8 or the padding is wrong. MD4 (NTLM's NT hash).
+ * Both without OpenSSL's legacy provider (src/util/oldcrypto.c says why). */
+long util_des_cbc_decrypt(const uint8_t key[8], const uint8_t iv[8], const uint8_t *in,
+                          size_t len, uint8_t *out);
+void util_md4(const void *data, size_t len, uint8_t out[16]);
 
 /* Monotonic clock in nanoseconds. */
 uint64_t util_now_ns(void);

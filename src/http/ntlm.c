@@ -147,7 +147,6 @@ int ntlm_verify_type3(const uint8_t *msg, size_t len, const uint8_t challenge[8]
     char user[128], domain[128];
     const char *bs;
     size_t il, v2l = 0, pfl = 0;
-    EVP_MD *md4 = NULL;
     int ok = 0;
 
     if (len < 64 || memcmp(msg, NTLM_SIG, 8) != 0 || le32(msg + 8) != 3)
@@ -166,9 +165,8 @@ int ntlm_verify_type3(const uint8_t *msg, size_t len, const uint8_t challenge[8]
         return 0;
     /* NTOWFv2 = HMAC-MD5(MD4(UTF16(password)), UTF16(UPPER(user) || domain)) */
     pl = utf16(want_password, pw16, sizeof(pw16), 0);
-    md4 = EVP_MD_fetch(NULL, "MD4", NULL);
-    if (md4 == NULL || !EVP_Digest(pw16, pl, nthash, &nthl, md4, NULL))
-        goto out;
+    util_md4(pw16, pl, nthash);
+    nthl = 16;
     il = utf16(user, ident, sizeof(ident), 1);
     memcpy(ident + il, dom, doml < sizeof(ident) - il ? doml : sizeof(ident) - il);
     il += doml < sizeof(ident) - il ? doml : 0;
@@ -183,6 +181,5 @@ int ntlm_verify_type3(const uint8_t *msg, size_t len, const uint8_t challenge[8]
         goto out;
     ok = CRYPTO_memcmp(proof, nt, 16) == 0;
 out:
-    EVP_MD_free(md4);
     return ok;
 }

@@ -959,7 +959,7 @@ static int admin_auth(struct rq *q, char *ntlm_out, size_t ntlm_cap)
     if (strncasecmp(h, "NTLM ", 5) == 0 || strncasecmp(h, "Negotiate ", 10) == 0) {
         uint8_t chal[8];
         int r;
-        /* NTLMv2 needs MD4, from the legacy provider that main loads after listening */
+        /* NTLMv2's HMAC-MD5 is fetched from the default provider */
         if (scep_ctx_ready(q->w->srv->scep, NULL, 0) != 0)
             return -1;
         b64 = h + (h[0] == 'N' || h[0] == 'n' ? (h[1] == 'T' || h[1] == 't' ? 5 : 10) : 5);

@@ -121,7 +121,6 @@ static PKCS7_RECIP_INFO *match_recipient(PKCS7 *env, X509 *cert)
 static const EVP_CIPHER *content_cipher(const struct scep_ctx *ctx, int nid)
 {
     switch (nid) {
-    case NID_des_cbc: return ctx->algs.des; /* NULL without OpenSSL's legacy provider */
     case NID_des_ede3_cbc: return ctx->algs.des3;
     case NID_aes_128_cbc: return ctx->algs.aes128;
     case NID_aes_192_cbc: return ctx->algs.aes192;
@@ -143,7 +142,10 @@ static int open_envelope(const struct scep_ctx *ctx, PKCS7 *env, PKCS7_RECIP_INF
                          uint8_t **inner, size_t *inner_len)
 {
     PKCS7_ENC_CONTENT *ec = env->d.enveloped->enc_data;
-    const EVP_CIPHER *c = content_cipher(ctx, OBJ_obj2nid(ec->algorithm->algorithm));
+    int nid = OBJ_obj2nid(ec->algorithm->algorithm);
+    /* single DES (micromdm's client, old devices) is decrypted by util: see oldcrypto.c */
+    int des = nid == NID_des_cbc;
+    const EVP_CIPHER *c = des ? NULL : content_cipher(ctx, nid);
     EVP_PKEY_CTX *pctx = NULL;
     EVP_CIPHER_CTX *cctx = NULL;
     unsigned char ek[1024];
@@ -153,7 +155,7 @@ static int open_envelope(const struct scep_ctx *ctx, PKCS7 *env, PKCS7_RECIP_INF
 
     *inner = NULL;
     *inner_len = 0;
-    if (c == NULL || ec->enc_data == NULL || ri->enc_key == NULL ||
+    if ((c == NULL && !des) || ec->enc_data == NULL || ri->enc_key == NULL ||
         EVP_PKEY_get_size(ctx->pki->ra_enc_key) > (int)sizeof(ek))
         goto out;
     pctx = EVP_PKEY_CTX_new_from_pkey(NULL, ctx->pki->ra_enc_key, NULL);
@@ -173,8 +175,24 @@ static int open_envelope(const struct scep_ctx *ctx, PKCS7 *env, PKCS7_RECIP_INF
 #endif
     if (EVP_PKEY_decrypt(pctx, ek, &eklen, ASN1_STRING_get0_data(ri->enc_key),
                          (size_t)ASN1_STRING_length(ri->enc_key)) <= 0 ||
-        eklen != (size_t)EVP_CIPHER_get_key_length(c))
+        eklen != (des ? 8 : (size_t)EVP_CIPHER_get_key_length(c)))
         goto out;
+    if (des) {
+        /* the IV as EVP_CIPHER_asn1_to_param reads it: an OCTET STRING of 8 bytes */
+        unsigned char iv[8];
+        size_t len = (size_t)ASN1_STRING_length(ec->enc_data);
+        long n;
+        if (ec->algorithm->parameter == NULL ||
+            ASN1_TYPE_get_octetstring(ec->algorithm->parameter, iv, sizeof(iv)) != 8 ||
+            (buf = OPENSSL_malloc(len ? len : 1)) == NULL ||
+            (n = util_des_cbc_decrypt(ek, iv, ASN1_STRING_get0_data(ec->enc_data), len, buf)) < 0)
+            goto out;
+        *inner = buf;
+        *inner_len = (size_t)n;
+        buf = NULL;
+        rc = 0;
+        goto out;
+    }
     cctx = EVP_CIPHER_CTX_new();
     if (cctx == NULL || !EVP_DecryptInit_ex2(cctx, c, NULL, NULL, NULL) ||
         EVP_CIPHER_asn1_to_param(cctx, ec->algorithm->parameter) <= 0 ||

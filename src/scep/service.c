@@ -66,12 +66,11 @@ static int crypto_load(struct scep_ctx *ctx, char *err, size_t errlen)
 {
     const struct config *cfg = ctx->cfg;
 
-    /* Loading "legacy" (single DES, which micromdm's client sends, and MD4 for
-     * NTLM logons) turns off the implicit "default" provider: load both,
-     * explicitly. */
-    if ((ctx->prov_default = OSSL_PROVIDER_load(NULL, "default")) == NULL ||
-        (ctx->prov_legacy = OSSL_PROVIDER_load(NULL, "legacy")) == NULL) {
-        snprintf(err, errlen, "cannot load the OpenSSL default and legacy providers");
+    /* Explicitly, so that nothing (an OpenSSL configuration that loads other
+     * providers) can leave it out. No "legacy": single DES and MD4 come from
+     * libcrypto's own low-level code (util/oldcrypto.c). */
+    if ((ctx->prov_default = OSSL_PROVIDER_load(NULL, "default")) == NULL) {
+        snprintf(err, errlen, "cannot load the OpenSSL default provider");
         return -1;
     }
     ctx->algs.md_reply = EVP_MD_fetch(NULL, cfg->reply.digest, NULL);
@@ -84,7 +83,6 @@ static int crypto_load(struct scep_ctx *ctx, char *err, size_t errlen)
     ctx->algs.aes128 = EVP_CIPHER_fetch(NULL, "AES-128-CBC", NULL);
     ctx->algs.aes192 = EVP_CIPHER_fetch(NULL, "AES-192-CBC", NULL);
     ctx->algs.aes256 = EVP_CIPHER_fetch(NULL, "AES-256-CBC", NULL);
-    ctx->algs.des = EVP_CIPHER_fetch(NULL, "DES-CBC", NULL);
     ERR_clear_error();
     if (!ctx->algs.md_reply || !ctx->algs.sha1 || !ctx->algs.sha256 || !ctx->algs.sha512 ||
         !ctx->algs.sha224 || !ctx->algs.sha384 || !ctx->algs.des3 || !ctx->algs.aes128 ||
@@ -177,13 +175,10 @@ void scep_ctx_free(struct scep_ctx *ctx)
     EVP_CIPHER_free((EVP_CIPHER *)ctx->algs.aes128);
     EVP_CIPHER_free((EVP_CIPHER *)ctx->algs.aes192);
     EVP_CIPHER_free((EVP_CIPHER *)ctx->algs.aes256);
-    EVP_CIPHER_free((EVP_CIPHER *)ctx->algs.des);
     memset(&ctx->algs, 0, sizeof(ctx->algs));
-    if (ctx->prov_legacy)
-        OSSL_PROVIDER_unload(ctx->prov_legacy);
     if (ctx->prov_default)
         OSSL_PROVIDER_unload(ctx->prov_default);
-    ctx->prov_legacy = ctx->prov_default = NULL;
+    ctx->prov_default = NULL;
     if (ctx->crypto_mu_live)
         pthread_mutex_destroy(&ctx->crypto_mu);
     ctx->crypto_mu_live = 0;

@@ -118,6 +118,9 @@ t_micromdm() {
     verify_issued "$T/c" "$CA_PEM" || fail "verify"
     grep -q 'msg=PKCSReq .*scep=SUCCESS' "$SRV_LOG" || { sleep 0.3; grep -q 'msg=PKCSReq .*scep=SUCCESS' "$SRV_LOG"; } || fail "access log"
     if grep -q "$SRV_CHALLENGE" "$SRV_LOG" | grep -v challenge; then fail "challenge in the access log"; fi
+    # scepclient sends single DES: decrypted without OpenSSL's legacy provider
+    # (src/util/oldcrypto.c), which would map a second libcrypto into the server
+    ! grep -q 'ossl-modules/legacy' "/proc/$SRV_PID/maps" || fail "the legacy provider was loaded"
 }
 
 t_micromdm_wrong_challenge() {

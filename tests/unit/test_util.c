@@ -496,3 +496,90 @@ Test(util, ascii_case_comparisons_match_strcasecmp_and_strcasestr)
     cr_assert(!util_ascii_caseeq("Content-Length", "Content-Lengt"));
     cr_assert(!util_ascii_caseeq("Host", "Hosts"));
 }
+
+/* ---- single DES-CBC and MD4 without the legacy provider (oldcrypto.c) ---- */
+
+#include <openssl/evp.h>
+#include <openssl/provider.h>
+#include <openssl/rand.h>
+
+Test(oldcrypto, md4_rfc1320_vectors)
+{
+    static const struct {
+        const char *in, *hex;
+    } v[] = {
+        {"", "31d6cfe0d16ae931b73c59d7e0c089c0"},
+        {"a", "bde52cb31de33e46245e05fbdbd6fb24"},
+        {"abc", "a448017aaf21d8525fc10ae87aa6729d"},
+        {"message digest", "d9130a8164549fe818874806e1c7014b"},
+        {"12345678901234567890123456789012345678901234567890123456789012345678901234567890",
+         "e33b4ddc9c38f2199c3e7b164fcc0536"},
+    };
+    size_t i;
+
+    for (i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+        uint8_t d[16];
+        char hex[33];
+        util_md4(v[i].in, strlen(v[i].in), d);
+        util_hex_upper(d, 16, hex);
+        cr_assert(strcasecmp(hex, v[i].hex) == 0, "MD4(\"%s\") = %s", v[i].in, hex);
+    }
+}
+
+/* EVP's DES-CBC (the legacy provider, which the tests load) decides what the
+ * plaintext is, or that there is none; util must agree on every case. */
+static long evp_des_decrypt(const EVP_CIPHER *des, const uint8_t *k, const uint8_t *iv,
+                            const uint8_t *in, size_t len, uint8_t *out)
+{
+    EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
+    int n1 = 0, n2 = 0;
+    long r = -1;
+
+    if (EVP_DecryptInit_ex2(c, des, k, iv, NULL) && EVP_DecryptUpdate(c, out, &n1, in, (int)len) &&
+        EVP_DecryptFinal_ex(c, out + n1, &n2))
+        r = n1 + n2;
+    EVP_CIPHER_CTX_free(c);
+    return r;
+}
+
+Test(oldcrypto, des_cbc_agrees_with_evp)
+{
+    EVP_CIPHER *des;
+    uint8_t k[8], iv[8], pt[80], ct[96], a[96], b[96 + 8];
+    int i, agree_ok = 0, agree_fail = 0;
+
+    cr_assert_not_null(OSSL_PROVIDER_load(NULL, "default"));
+    cr_assert_not_null(OSSL_PROVIDER_load(NULL, "legacy"));
+    des = EVP_CIPHER_fetch(NULL, "DES-CBC", NULL);
+    cr_assert_not_null(des);
+    for (i = 0; i < 3000; i++) {
+        size_t ptlen = (size_t)(i % 81), ctlen;
+        int n1 = 0, n2 = 0;
+        long ra, rb;
+        EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
+        cr_assert(RAND_bytes(k, 8) == 1 && RAND_bytes(iv, 8) == 1 && RAND_bytes(pt, sizeof(pt)) == 1);
+        cr_assert(EVP_EncryptInit_ex2(c, des, k, iv, NULL) &&
+                  EVP_EncryptUpdate(c, ct, &n1, pt, (int)ptlen) && EVP_EncryptFinal_ex(c, ct + n1, &n2));
+        EVP_CIPHER_CTX_free(c);
+        ctlen = (size_t)(n1 + n2);
+        switch (i % 4) { /* 0: as sent; 1: a flipped bit; 2: a cut block; 3: one byte short */
+        case 1: ct[(size_t)i % ctlen] ^= (uint8_t)(1u << (i % 8)); break;
+        case 2: ctlen -= 8; break;
+        case 3: ctlen -= 1; break;
+        }
+        ra = util_des_cbc_decrypt(k, iv, ct, ctlen, a);
+        rb = evp_des_decrypt(des, k, iv, ct, ctlen, b);
+        cr_assert_eq(ra, rb, "case %d (cut %d): util %ld, EVP %ld", i, i % 4, ra, rb);
+        if (ra >= 0) {
+            cr_assert_eq(memcmp(a, b, (size_t)ra), 0, "case %d: plaintexts differ", i);
+            if (i % 4 == 0)
+                cr_assert(ra == (long)ptlen && memcmp(a, pt, ptlen) == 0);
+            agree_ok++;
+        } else {
+            agree_fail++;
+        }
+    }
+    cr_assert(agree_ok > 1000 && agree_fail > 700, "both outcomes exercised: %d ok, %d failed",
+              agree_ok, agree_fail);
+    EVP_CIPHER_free(des);
+}

@@ -131,8 +131,9 @@ static TH_UNUSED void th_copy_tree(const char *from, const char *to)
 
 /* ---- OpenSSL ------------------------------------------------------------- */
 
-/* As main() does: the legacy provider (single DES) switches off the implicit
- * default one, so load both. Idempotent per process. */
+/* The tests build single-DES envelopes with EVP, which needs OpenSSL's legacy
+ * provider (the server decrypts them without it: util/oldcrypto.c); loading it
+ * switches off the implicit default one, so load both. Idempotent. */
 static TH_UNUSED void th_providers(void)
 {
     static int done;
