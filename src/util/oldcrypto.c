@@ -16,7 +16,7 @@ long util_des_cbc_decrypt(const uint8_t key[8], const uint8_t iv[8], const uint8
                           size_t len, uint8_t *out)
 {
     DES_key_schedule ks;
-    DES_cblock k, v;
+    DES_cblock k = {0}, v = {0}; /* (cppcheck 2.10 takes memcpy into them for a read) */
     unsigned pad, bad = 0, i;
 
     /* what EVP_DecryptFinal_ex refuses: no block, a partial block, bad padding */
