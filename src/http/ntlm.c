@@ -141,9 +141,8 @@ int ntlm_verify_type3(const uint8_t *msg, size_t len, const uint8_t challenge[8]
 {
     const uint8_t *nt, *dom, *usr;
     size_t ntl, doml, usrl, pl;
-    uint8_t pw16[512], nthash[EVP_MAX_MD_SIZE], ident[512], v2[EVP_MAX_MD_SIZE], buf[2048],
+    uint8_t pw16[512], nthash[16], ident[512], v2[EVP_MAX_MD_SIZE], buf[2048],
         proof[EVP_MAX_MD_SIZE];
-    unsigned int nthl = 0;
     char user[128], domain[128];
     const char *bs;
     size_t il, v2l = 0, pfl = 0;
@@ -166,11 +165,10 @@ int ntlm_verify_type3(const uint8_t *msg, size_t len, const uint8_t challenge[8]
     /* NTOWFv2 = HMAC-MD5(MD4(UTF16(password)), UTF16(UPPER(user) || domain)) */
     pl = utf16(want_password, pw16, sizeof(pw16), 0);
     util_md4(pw16, pl, nthash);
-    nthl = 16;
     il = utf16(user, ident, sizeof(ident), 1);
     memcpy(ident + il, dom, doml < sizeof(ident) - il ? doml : sizeof(ident) - il);
     il += doml < sizeof(ident) - il ? doml : 0;
-    if (EVP_Q_mac(NULL, "HMAC", NULL, "MD5", NULL, nthash, nthl, ident, il, v2, sizeof(v2), &v2l) ==
+    if (EVP_Q_mac(NULL, "HMAC", NULL, "MD5", NULL, nthash, 16, ident, il, v2, sizeof(v2), &v2l) ==
         NULL)
         goto out;
     /* NTProofStr = HMAC-MD5(NTOWFv2, server challenge || blob) */
